@@ -1,0 +1,235 @@
+"""Build the book: execute every chapter headlessly, then run Jupyter Book.
+
+``python -m sepnb.book --profile book`` (what ``make book`` runs):
+
+1. checks that each ``notebooks/NN_topic.py`` and its paired ``.ipynb`` hold
+   the same cells (the ``.py`` is the reviewed source);
+2. executes each chapter listed in ``_toc.yml`` with papermill at the chosen
+   profile into ``book/NN_topic.ipynb`` (a chapter's previous copy is only
+   replaced when the new run succeeds; a failed run is kept as
+   ``book/NN_topic.failed.ipynb`` and the build stops naming the cell);
+3. runs ``jupyter-book build`` with warnings as errors.
+
+``python -m sepnb.book --save-notebooks`` (``make notebooks``) is the only way
+the ``notebooks/*.ipynb`` are written: a fresh top-to-bottom run of the
+``.py`` at the ``smoke`` profile, with timings stripped so that the stored
+outputs are deterministic (``pytest --nbval`` compares against them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import paths, profiles
+
+__all__ = ["chapters", "cell_differences", "execute_chapter", "save_notebook", "build", "main"]
+
+KERNEL = "python3"
+#: Per-cell time limit when executing a chapter (seconds); the book profile trains priors.
+CELL_TIMEOUT = 4 * 3600
+
+
+class BookError(RuntimeError):
+    """A step of the build failed; the message says which and what to do."""
+
+
+def chapters() -> list[str]:
+    """The chapter stems (``01_data`` ...) in ``_toc.yml`` order."""
+    import yaml
+
+    toc = yaml.safe_load((paths.ROOT / "_toc.yml").read_text())
+    files: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            f = node.get("file")
+            if isinstance(f, str) and f.startswith("book/") and (paths.NOTEBOOKS / (Path(f).name + ".py")).exists():
+                files.append(Path(f).name)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    return files
+
+
+def _cells(nb) -> list[tuple[str, str, tuple]]:
+    return [
+        (c.cell_type, c.source.strip(), tuple(c.get("metadata", {}).get("tags", ())))
+        for c in nb.cells
+    ]
+
+
+def cell_differences(stem: str) -> list[str]:
+    """Differences between ``notebooks/<stem>.py`` and ``.ipynb`` (empty when in sync)."""
+    import jupytext
+
+    py, ipynb = paths.NOTEBOOKS / f"{stem}.py", paths.NOTEBOOKS / f"{stem}.ipynb"
+    if not ipynb.exists():
+        return [f"{ipynb.name} is missing"]
+    a, b = _cells(jupytext.read(py)), _cells(jupytext.read(ipynb))
+    out = []
+    if len(a) != len(b):
+        out.append(f"{py.name} has {len(a)} cells, {ipynb.name} has {len(b)}")
+    for i, (ca, cb) in enumerate(zip(a, b)):
+        if ca != cb:
+            out.append(f"cell {i} differs: {ca[1][:60]!r} vs {cb[1][:60]!r}")
+            break
+    return out
+
+
+def _strip_volatile(nb) -> None:
+    """Drop timings and papermill bookkeeping so that stored outputs are deterministic."""
+    for cell in nb.cells:
+        md = cell.get("metadata", {})
+        for key in ("execution", "papermill", "ExecuteTime"):
+            md.pop(key, None)
+    pm = nb.metadata.get("papermill")
+    if pm is not None:
+        nb.metadata["papermill"] = {k: pm[k] for k in ("parameters",) if k in pm}
+
+
+def _write_atomic(nb, path: Path) -> None:
+    import nbformat
+
+    tmp = path.with_name(path.name + ".tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, path)
+
+
+def save_notebook(stem: str, profile: str = "smoke") -> float:
+    """Execute ``notebooks/<stem>.py`` top to bottom and save it as the paired ``.ipynb``."""
+    import jupytext
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    py = paths.NOTEBOOKS / f"{stem}.py"
+    nb = jupytext.read(py)
+    nb.metadata.setdefault("kernelspec", {"display_name": "Python 3 (ipykernel)", "language": "python", "name": KERNEL})
+    old = os.environ.get(profiles.ENV_VAR)
+    os.environ[profiles.ENV_VAR] = profile
+    t0 = time.perf_counter()
+    try:
+        NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL,
+                       resources={"metadata": {"path": str(paths.NOTEBOOKS)}}).execute()
+    except CellExecutionError as err:
+        raise BookError(f"{py.relative_to(paths.ROOT)} failed; nothing was saved:\n{err}") from None
+    finally:
+        if old is None:
+            os.environ.pop(profiles.ENV_VAR, None)
+        else:
+            os.environ[profiles.ENV_VAR] = old
+    _strip_volatile(nb)
+    _write_atomic(nb, paths.NOTEBOOKS / f"{stem}.ipynb")
+    return time.perf_counter() - t0
+
+
+def execute_chapter(stem: str, profile: str, parameters: dict | None = None) -> float:
+    """Execute ``notebooks/<stem>.ipynb`` with papermill into ``book/<stem>.ipynb``; return seconds."""
+    import nbformat
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    src = paths.NOTEBOOKS / f"{stem}.ipynb"
+    out = paths.BOOK / f"{stem}.ipynb"
+    running = paths.BOOK / f"{stem}.running.ipynb"
+    failed = paths.BOOK / f"{stem}.failed.ipynb"
+    params = {"profile": profile, **(parameters or {})}
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(src), str(running), parameters=params, kernel_name=KERNEL,
+            cwd=str(paths.NOTEBOOKS), progress_bar=True, execution_timeout=CELL_TIMEOUT,
+        )
+    except PapermillExecutionError as err:
+        os.replace(running, failed)
+        raise BookError(
+            f"chapter {stem} failed in cell {err.cell_index} (execution count {err.exec_count}): "
+            f"{err.ename}: {err.evalue}\n  cell source starts: {err.source.strip()[:200]!r}\n"
+            f"  the partial run is in {failed.relative_to(paths.ROOT)}; "
+            f"the previous {out.relative_to(paths.ROOT)} was left as it was"
+        ) from None
+    except BaseException:
+        running.unlink(missing_ok=True)
+        raise
+    seconds = time.perf_counter() - t0
+    nb = nbformat.read(running, as_version=4)
+    _strip_volatile(nb)
+    _write_atomic(nb, out)
+    running.unlink()
+    failed.unlink(missing_ok=True)
+    return seconds
+
+
+def build(profile: str, only: list[str] | None = None, execute: bool = True) -> None:
+    """Execute the chapters (all, or ``only``) at ``profile`` and build ``_build/html``."""
+    profiles.get(profile)  # unknown name -> clear ValueError
+    stems = chapters()
+    if only:
+        unknown = sorted(set(only) - set(stems))
+        if unknown:
+            raise BookError(f"unknown chapter(s) {unknown}; the chapters are {stems}")
+        stems = [s for s in stems if s in only]
+    for stem in stems:
+        diff = cell_differences(stem)
+        if diff:
+            raise BookError(
+                f"notebooks/{stem}.py and its .ipynb are out of sync ({'; '.join(diff)}); "
+                "run `make notebooks` to re-save the .ipynb from a fresh run of the .py"
+            )
+    timings_path = paths.RESULTS / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    if execute:
+        paths.RESULTS.mkdir(parents=True, exist_ok=True)
+        for i, stem in enumerate(stems, 1):
+            print(f"[{i}/{len(stems)}] executing {stem} at profile {profile!r} ...", flush=True)
+            seconds = execute_chapter(stem, profile)
+            print(f"[{i}/{len(stems)}] {stem} done in {seconds:.0f} s", flush=True)
+            timings[stem] = {"profile": profile, "seconds": round(seconds, 1)}
+            _write_json(timings_path, timings)
+    print("building the HTML with jupyter-book (warnings are errors) ...", flush=True)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb), "build", str(paths.ROOT), "--warningiserror", "--keep-going"]
+    if subprocess.run(cmd, cwd=paths.ROOT).returncode != 0:
+        raise BookError("jupyter-book build failed: see the warnings above (they are errors here)")
+    print(f"done: open {paths.ROOT / '_build' / 'html' / 'index.html'}")
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sepnb.book", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="book", help=f"one of {sorted(profiles.PROFILES)} (default: book)")
+    ap.add_argument("--only", nargs="+", metavar="CHAPTER", help="execute only these chapters (e.g. 01_data)")
+    ap.add_argument("--no-execute", action="store_true", help="build the HTML from the chapters already in book/")
+    ap.add_argument("--save-notebooks", action="store_true",
+                    help="re-save notebooks/*.ipynb from a fresh smoke-profile run of their .py, then stop")
+    args = ap.parse_args(argv)
+    try:
+        if args.save_notebooks:
+            stems = args.only or chapters()
+            for stem in stems:
+                print(f"saving notebooks/{stem}.ipynb from a fresh run of {stem}.py (smoke) ...", flush=True)
+                print(f"  done in {save_notebook(stem):.0f} s", flush=True)
+            return 0
+        build(args.profile, only=args.only, execute=not args.no_execute)
+    except (BookError, ValueError) as err:
+        print(f"\nsepnb.book: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The book's figures. One house style (``sepnb.mplstyle``); captions live in
+the notebooks' cell metadata, not in plot titles.
+
+Introduced in chapter ``01_data``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+__all__ = ["use_style", "SOURCE_COLORS", "plot_periods", "plot_sources", "plot_spectra", "plot_histograms"]
+
+STYLE = Path(__file__).with_name("sepnb.mplstyle")
+
+#: One colour per source, used in every figure (toy sources, then music stems).
+SOURCE_COLORS = {
+    "sine": "#1f77b4",
+    "square": "#d62728",
+    "saw": "#2ca02c",
+    "triangle": "#9467bd",
+    "mix": "#444444",
+    "bass": "#1f77b4",
+    "drums": "#d62728",
+    "vocals": "#2ca02c",
+    "other": "#9467bd",
+}
+
+
+def use_style() -> None:
+    """Apply the house style (call once per notebook, in the imports cell)."""
+    mpl.style.use(STYLE)
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def plot_periods(names, phase, periods):
+    """Figure 1: one period of each waveform, one panel each; ``periods[k]`` is sampled at ``phase``."""
+    fig, axes = plt.subplots(1, len(names), figsize=(8, 1.9), sharey=True)
+    for ax, name, y in zip(axes, names, periods):
+        ax.plot(_np(phase), _np(y), color=SOURCE_COLORS.get(name))
+        ax.set_title(name)
+        ax.set_xlabel("phase (periods)")
+        ax.set_ylim(-1.15, 1.15)
+    axes[0].set_ylabel("amplitude")
+    return fig
+
+
+def plot_sources(sources, mix, names, sample_rate: int, ms: float = 10.0, labels=None):
+    """A grid of examples: one row per item, one column per source plus the mix.
+
+    ``sources`` is ``[n, K, T]``, ``mix`` is ``[n, T]``; the first ``ms``
+    milliseconds are drawn. ``labels`` (one string per row) annotate the rows.
+    """
+    s, m = _np(sources), _np(mix)
+    n, k, _ = s.shape
+    t = int(round(ms * sample_rate / 1000))
+    time_ms = np.arange(t) / sample_rate * 1000
+    fig, axes = plt.subplots(n, k + 1, figsize=(8, 1.1 * n + 0.5), sharex=True, sharey=True, squeeze=False)
+    for i in range(n):
+        for j in range(k + 1):
+            ax = axes[i, j]
+            y, name = (s[i, j], names[j]) if j < k else (m[i], "mix")
+            ax.plot(time_ms, y[:t], color=SOURCE_COLORS.get(name), lw=0.9)
+            if i == 0:
+                ax.set_title(name)
+            if i == n - 1:
+                ax.set_xlabel("time (ms)")
+        if labels is not None:
+            axes[i, 0].set_ylabel(labels[i], fontsize=7)
+    axes[0, 0].set_ylim(-1.1, 1.1)
+    return fig
+
+
+def plot_spectra(sources, names, sample_rate: int, fundamentals=None):
+    """Magnitude spectrum (dB) of one item's sources ``[K, T]``, one panel per source.
+
+    ``fundamentals`` (Hz, one per source) are marked with a dashed line; every
+    other peak is a harmonic or, above the Nyquist frequency, its alias.
+    """
+    s = _np(sources)
+    k, n = s.shape
+    win = np.hanning(n)
+    freqs = np.fft.rfftfreq(n, 1 / sample_rate)
+    fig, axes = plt.subplots(2, (k + 1) // 2, figsize=(8, 3.6), sharex=True, sharey=True, squeeze=False)
+    for j, ax in enumerate(axes.flat):
+        if j >= k:
+            ax.set_visible(False)
+            continue
+        mag = np.abs(np.fft.rfft(s[j] * win))
+        ax.plot(freqs[1:], 20 * np.log10(mag[1:] / mag.max() + 1e-9), color=SOURCE_COLORS.get(names[j]), lw=0.6)
+        if fundamentals is not None:
+            ax.axvline(fundamentals[j], color="k", ls="--", lw=0.8)
+        ax.set_title(names[j] if fundamentals is None else f"{names[j]}, f0 = {fundamentals[j]:.0f} Hz")
+        ax.set_xscale("log")
+        ax.set_xlim(20, sample_rate / 2)
+        ax.set_ylim(-100, 5)
+    for ax in axes[-1]:
+        ax.set_xlabel("frequency (Hz)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("dB re peak")
+    return fig
+
+
+def plot_histograms(values: dict, xlabel: str, bins=30, log: bool = False):
+    """Histograms of named 1-D arrays side by side (e.g. drawn frequencies per source)."""
+    fig, axes = plt.subplots(1, len(values), figsize=(8, 1.9), sharey=True)
+    for ax, (name, v) in zip(np.atleast_1d(axes), values.items()):
+        v = _np(v).ravel()
+        edges = np.geomspace(v.min(), v.max(), bins + 1) if log else bins
+        ax.hist(v, bins=edges, color=SOURCE_COLORS.get(name), alpha=0.85)
+        if log:
+            ax.set_xscale("log")
+        ax.set_title(name)
+        ax.set_xlabel(xlabel)
+    np.atleast_1d(axes)[0].set_ylabel("count")
+    return fig

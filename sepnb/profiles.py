@@ -1,0 +1,113 @@
+"""Experiment sizes: the one place they live.
+
+Every notebook has a ``parameters`` cell holding ``profile``; it calls
+:func:`get` and reads every size from the returned :class:`Profile`. Nothing
+about experiment size is typed into a notebook.
+
+* ``smoke``: what ``pytest --nbval`` runs; seconds per notebook on a CPU.
+* ``book``: the rendered book on a 2-core CPU.
+* ``paper``: the paper's sizes (5000 / 1500 toy mixes of 1 s); meant for a GPU.
+
+The notebooks pick the profile with the pyro idiom
+``profile = os.environ.get("SEPNB_PROFILE", "book")``: the tests set
+``SEPNB_PROFILE=smoke`` (``tests/conftest.py``), papermill can override it with
+``-p profile smoke``.
+
+Introduced in chapter ``01_data``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+__all__ = ["Profile", "PROFILES", "get", "default_name", "ENV_VAR"]
+
+ENV_VAR = "SEPNB_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named experiment size. Fields are read by the notebooks and by ``sepnb``."""
+
+    name: str
+    description: str
+    #: Sample rate of every waveform in the book (paper 3.1).
+    sample_rate: int = 16_000
+    #: Length of one toy item (a "mix of 1 s").
+    item_length: int = 16_000
+    #: Size of the toy training and test splits (paper: 5000 / 1500).
+    n_train: int = 5000
+    n_test: int = 1500
+    #: How many examples a chapter draws to show (plots, tables).
+    n_show: int = 4
+    #: Seconds of audio in each embedded player (keeps notebooks light).
+    clip_seconds: float = 1.0
+    #: Toy items whose spectra are averaged in chapter 01.
+    n_spectra: int = 64
+    #: Rough wall time of a full book build at this profile, for the README.
+    expected_time: str = ""
+
+    def replace(self, **changes) -> "Profile":
+        """A copy with some fields changed (for experiments outside the named sizes)."""
+        return dataclasses.replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            name="smoke",
+            description="tiny sizes for the tests; seconds per notebook on a CPU",
+            n_train=64,
+            n_test=16,
+            n_show=3,
+            clip_seconds=0.25,
+            n_spectra=8,
+            expected_time="under a minute per notebook",
+        ),
+        Profile(
+            name="book",
+            description="the rendered book on a 2-core CPU",
+            n_train=5000,
+            n_test=1500,
+            n_show=4,
+            clip_seconds=1.0,
+            n_spectra=64,
+            expected_time="about an hour on a 2-core CPU",
+        ),
+        Profile(
+            name="paper",
+            description="the paper's sizes; meant for a GPU",
+            n_train=5000,
+            n_test=1500,
+            n_show=4,
+            clip_seconds=1.0,
+            n_spectra=256,
+            expected_time="hours on a GPU",
+        ),
+    )
+}
+
+
+def default_name() -> str:
+    """The profile named by ``$SEPNB_PROFILE``, else ``"book"``."""
+    return os.environ.get(ENV_VAR, "book")
+
+
+def get(name: str | Profile | None = None) -> Profile:
+    """Return the named profile (default: :func:`default_name`).
+
+    Raises ``ValueError`` naming the known profiles for an unknown name.
+    """
+    if isinstance(name, Profile):
+        return name
+    if name is None:
+        name = default_name()
+    if not isinstance(name, str) or name not in PROFILES:
+        raise ValueError(
+            f"unknown profile {name!r}: choose one of {sorted(PROFILES)} "
+            f"(e.g. papermill ... -p profile smoke, or {ENV_VAR}=smoke)"
+        )
+    return PROFILES[name]
