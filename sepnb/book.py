@@ -90,6 +90,8 @@ def _strip_volatile(nb) -> None:
     """Drop timings and papermill bookkeeping so that stored outputs are deterministic."""
     for cell in nb.cells:
         md = cell.get("metadata", {})
+        if "injected-parameters" in md.get("tags", ()):
+            cell["id"] = "injected-parameters"  # papermill gives it a random id
         for key in ("execution", "papermill", "ExecuteTime"):
             md.pop(key, None)
     pm = nb.metadata.get("papermill")
@@ -105,8 +107,12 @@ def _write_atomic(nb, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_notebook(stem: str, profile: str = "smoke") -> float:
-    """Execute ``notebooks/<stem>.py`` top to bottom and save it as the paired ``.ipynb``."""
+def save_notebook(stem: str, profile: str = "smoke", runs: str | None = None) -> float:
+    """Execute ``notebooks/<stem>.py`` top to bottom and save it as the paired ``.ipynb``.
+
+    ``runs`` is the run store the kernel uses (``$SEPNB_RUNS``); the default
+    keeps the process's own setting.
+    """
     import jupytext
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -114,8 +120,10 @@ def save_notebook(stem: str, profile: str = "smoke") -> float:
     py = paths.NOTEBOOKS / f"{stem}.py"
     nb = jupytext.read(py)
     nb.metadata.setdefault("kernelspec", {"display_name": "Python 3 (ipykernel)", "language": "python", "name": KERNEL})
-    old = os.environ.get(profiles.ENV_VAR)
+    saved_env = {k: os.environ.get(k) for k in (profiles.ENV_VAR, "SEPNB_RUNS")}
     os.environ[profiles.ENV_VAR] = profile
+    if runs is not None:
+        os.environ["SEPNB_RUNS"] = str(runs)
     t0 = time.perf_counter()
     try:
         NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL,
@@ -123,10 +131,11 @@ def save_notebook(stem: str, profile: str = "smoke") -> float:
     except CellExecutionError as err:
         raise BookError(f"{py.relative_to(paths.ROOT)} failed; nothing was saved:\n{err}") from None
     finally:
-        if old is None:
-            os.environ.pop(profiles.ENV_VAR, None)
-        else:
-            os.environ[profiles.ENV_VAR] = old
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     _strip_volatile(nb)
     _write_atomic(nb, paths.NOTEBOOKS / f"{stem}.ipynb")
     return time.perf_counter() - t0
@@ -219,10 +228,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.save_notebooks:
+            import tempfile
+
             stems = args.only or chapters()
-            for stem in stems:
-                print(f"saving notebooks/{stem}.ipynb from a fresh run of {stem}.py (smoke) ...", flush=True)
-                print(f"  done in {save_notebook(stem):.0f} s", flush=True)
+            # a fresh, temporary run store: the saved outputs are those of a first run, as in the tests
+            with tempfile.TemporaryDirectory(prefix="sepnb-save-runs-") as runs:
+                for stem in stems:
+                    print(f"saving notebooks/{stem}.ipynb from a fresh run of {stem}.py (smoke) ...", flush=True)
+                    print(f"  done in {save_notebook(stem, runs=runs):.0f} s", flush=True)
             return 0
         build(args.profile, only=args.only, execute=not args.no_execute)
     except (BookError, ValueError) as err:

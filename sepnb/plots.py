@@ -121,3 +121,43 @@ def plot_histograms(values: dict, xlabel: str, bins=30, log: bool = False):
         ax.set_xlabel(xlabel)
     np.atleast_1d(axes)[0].set_ylabel("count")
     return fig
+
+
+def plot_loss_curves(histories: dict, families, sources, smooth: int = 10):
+    """Training (line, moving average) and held-out (dots) loss in nats per sample.
+
+    ``histories[(family, source)]`` is a history dict of :func:`sepnb.train.train`.
+    One panel per family; lower is better (the loss is the negative log-likelihood).
+    """
+    fig, axes = plt.subplots(1, len(families), figsize=(8, 2.8), squeeze=False)
+    for ax, fam in zip(axes[0], families):
+        for src in sources:
+            h = histories[(fam, src)]
+            y = np.asarray(h["train"], dtype=float)
+            k = max(1, min(smooth, len(y)))
+            ys = np.convolve(y, np.ones(k) / k, mode="valid")
+            c = SOURCE_COLORS.get(src)
+            ax.plot(np.asarray(h["step"])[k - 1 :], ys, color=c, lw=1, label=src)
+            ax.plot(h["eval_step"], h["eval"], "o", color=c, ms=3)
+        ax.set_title(fam)
+        ax.set_xlabel("training step")
+    axes[0, 0].set_ylabel("loss (nats / sample)")
+    axes[0, -1].legend()
+    return fig
+
+
+def plot_waveform_grid(waves: dict, rows, cols, sample_rate: int, ms: float = 20.0):
+    """A grid of waveforms ``waves[(row, col)]`` (``[time]``), first ``ms`` milliseconds."""
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(8, 1.3 * len(rows) + 0.4),
+                             sharex=True, sharey=True, squeeze=False)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            y = _np(waves[(r, c)])
+            t = min(len(y), int(round(ms * sample_rate / 1000)))
+            axes[i, j].plot(np.arange(t) / sample_rate * 1000, y[:t], color=SOURCE_COLORS.get(c), lw=0.8)
+            if i == 0:
+                axes[i, j].set_title(c)
+            if i == len(rows) - 1:
+                axes[i, j].set_xlabel("time (ms)")
+        axes[i, 0].set_ylabel(r)
+    return fig

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Profile", "PROFILES", "get", "default_name", "ENV_VAR"]
 
@@ -48,6 +48,25 @@ class Profile:
     n_spectra: int = 64
     #: Rough wall time of a full book build at this profile, for the README.
     expected_time: str = ""
+    #: Prior sizes (constructor keywords of sepnb.models.WaveNet / FloWaveNet); chapter 02.
+    wavenet: dict = field(default_factory=dict)
+    flow: dict = field(default_factory=dict)
+    #: Training of each noise-free prior: steps of `batch` random windows of `window` samples.
+    steps: int = 300
+    batch: int = 8
+    window: int = 2048
+    lr: float = 1e-3
+    eval_every: int = 50
+    eval_items: int = 16
+    ckpt_every: int = 50
+    #: Samples drawn from each prior to show and play (chapter 02).
+    sample_length: int = 4096
+
+    def model(self, family: str) -> dict:
+        """The constructor keywords of ``family`` (``"wavenet"`` or ``"flow"``) at this size."""
+        if family not in ("wavenet", "flow"):
+            raise ValueError(f"unknown model family {family!r}: use 'wavenet' or 'flow'")
+        return dict(getattr(self, family))
 
     def replace(self, **changes) -> "Profile":
         """A copy with some fields changed (for experiments outside the named sizes)."""
@@ -66,6 +85,15 @@ PROFILES: dict[str, Profile] = {
             clip_seconds=0.25,
             n_spectra=8,
             expected_time="under a minute per notebook",
+            wavenet=dict(n_layers=4, n_stacks=1, channels=8, kernel_size=2),
+            flow=dict(n_blocks=2, n_flows=2, n_layers=2, channels=8, kernel_size=3),
+            steps=20,
+            batch=4,
+            window=256,
+            eval_every=10,
+            eval_items=4,
+            ckpt_every=10,
+            sample_length=256,
         ),
         Profile(
             name="book",
@@ -76,6 +104,13 @@ PROFILES: dict[str, Profile] = {
             clip_seconds=1.0,
             n_spectra=64,
             expected_time="about an hour on a 2-core CPU",
+            wavenet=dict(n_layers=10, n_stacks=1, channels=32, kernel_size=2),
+            flow=dict(n_blocks=4, n_flows=4, n_layers=4, channels=32, kernel_size=3),
+            # measured (python -m sepnb.bench): ~0.25 s (WaveNet) and ~0.4 s (flow) per step
+            # on the 2-core CPU, so the 8 priors train in about 15 minutes
+            steps=400,
+            batch=8,
+            window=2048,
         ),
         Profile(
             name="paper",
@@ -86,6 +121,18 @@ PROFILES: dict[str, Profile] = {
             clip_seconds=1.0,
             n_spectra=256,
             expected_time="hours on a GPU",
+            # the authors' sizes (ORIGINAL_CODE.md): flow 4 blocks x 6 flows, 10-layer width-32
+            # couplings, window 16384, batch 5; WaveNet 3 x 10 layers
+            wavenet=dict(n_layers=10, n_stacks=3, channels=64, kernel_size=2),
+            flow=dict(n_blocks=4, n_flows=6, n_layers=10, channels=32, kernel_size=3),
+            steps=100_000,
+            batch=5,
+            window=16_384,
+            lr=1e-4,
+            eval_every=1000,
+            eval_items=64,
+            ckpt_every=1000,
+            sample_length=16_000,
         ),
     )
 }

@@ -1,0 +1,363 @@
+"""Training the priors, and the run store that caches them (chapter 02).
+
+A prior is asked for by its full configuration (:class:`RunConfig`): model
+family and size, data, training schedule, noise level, seed. :func:`get_prior`
+trains it if the store has no finished run with that configuration, resumes it
+if an interrupted run left a checkpoint, and loads it otherwise.
+
+The run store (default ``runs/``, or ``$SEPNB_RUNS``) holds one folder per
+configuration, named ``<family>-<source>-<hash>`` where the hash covers every
+field of the configuration and the models' code version:
+
+* ``config.json``: the configuration, human readable;
+* ``checkpoint.pt``: model, optimiser, schedule, step and loss history, written
+  every ``ckpt_every`` steps (atomically: temp file + rename) while training;
+* ``final.pt``: the trained weights and the history, written once at the end.
+
+Everything is loaded with ``torch.load(weights_only=True)``. A file that
+cannot be read, or a folder whose ``config.json`` does not match, raises
+:class:`StoreError` naming the file; nothing is ever retrained over it.
+
+Training is deterministic on the CPU: the model is initialised from the seed,
+and the batch of step ``k`` is a pure function of ``(seed, k)``, so a run that
+was killed and resumed follows the same loss curve as one that was not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data, models, paths
+
+__all__ = [
+    "RunConfig",
+    "StoreError",
+    "TrainingDiverged",
+    "build_model",
+    "run_dir",
+    "get_prior",
+    "load_prior",
+    "train",
+    "add_noise",
+    "device",
+    "prior_config",
+]
+
+FAMILIES = ("wavenet", "flow")
+#: Part of every run's key: bump it when a change to sepnb.models or to the training
+#: loop changes what a configuration trains to, so that stale runs are not loaded.
+CODE_VERSION = 1
+NOISE_MODES = ("fixed", "authors")
+
+
+class StoreError(RuntimeError):
+    """A file of the run store is unreadable or does not match its configuration."""
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+def device() -> torch.device:
+    """CUDA when available, else the CPU; nothing in sepnb hard-codes a device."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a trained prior (chapter 02).
+
+    ``model`` holds the constructor keywords of the family's class. ``sigma``
+    > 0 fine-tunes on noisy inputs (chapter 03), starting from the weights of
+    ``parent`` (the noise-free run's config), with ``noise_mode`` ``"fixed"``
+    (``x + sigma * N(0, I)``, as in BASIS) or ``"authors"`` (per-example std
+    ``sigma * U(0, 1)``, clamped to [-1, 1], as the authors' code did).
+    """
+
+    family: str
+    source: str
+    model: dict
+    steps: int
+    batch: int
+    window: int
+    lr: float = 1e-3
+    lr_min_ratio: float = 0.1
+    warmup: int = 20
+    clip: float = 1.0
+    eval_every: int = 50
+    eval_items: int = 16
+    ckpt_every: int = 50
+    n_items: int = 5000
+    dataset: str = "toy"
+    seed: int = 0
+    sigma: float = 0.0
+    noise_mode: str = "fixed"
+    parent: "RunConfig | None" = None
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown model family {self.family!r}: use one of {FAMILIES}")
+        if self.dataset != "toy":
+            raise ValueError(f"unknown dataset {self.dataset!r}: only 'toy' is available")
+        if self.source not in data.SOURCES:
+            raise ValueError(f"unknown source {self.source!r}: use one of {list(data.SOURCES)}")
+        for name in ("steps", "batch", "window", "eval_every", "eval_items", "ckpt_every", "n_items"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma >= 0):
+            raise ValueError(f"sigma must be a finite number >= 0, got {self.sigma!r}")
+        if self.noise_mode not in NOISE_MODES:
+            raise ValueError(f"unknown noise_mode {self.noise_mode!r}: use one of {NOISE_MODES}")
+        if self.sigma > 0 and self.parent is None:
+            raise ValueError("a noise-conditioned run (sigma > 0) needs the noise-free parent config")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["parent"] = None if self.parent is None else self.parent.key()
+        d["code_version"] = CODE_VERSION
+        return d
+
+    def key(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def build_model(family: str, model_kwargs: dict) -> torch.nn.Module:
+    """Instantiate a prior of ``family`` (``"wavenet"`` or ``"flow"``)."""
+    if family == "wavenet":
+        return models.WaveNet(**model_kwargs)
+    if family == "flow":
+        return models.FloWaveNet(**model_kwargs)
+    raise ValueError(f"unknown model family {family!r}: use one of {FAMILIES}")
+
+
+def run_dir(cfg: RunConfig) -> Path:
+    return paths.runs_dir() / f"{cfg.family}-{cfg.source}-{cfg.key()}"
+
+
+# --------------------------------------------------------------------------- files
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _load(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise StoreError(
+            f"cannot read {path} ({type(err).__name__}: {err}). The file is corrupt or was not "
+            f"written by sepnb; it was left in place. Delete it (or its folder) to train again."
+        ) from None
+
+
+def _check_config(folder: Path, cfg: RunConfig) -> None:
+    cfg_path = folder / "config.json"
+    want = cfg.to_dict()
+    if cfg_path.exists():
+        try:
+            have = json.loads(cfg_path.read_text())
+        except json.JSONDecodeError as err:
+            raise StoreError(f"{cfg_path} is not valid JSON ({err}); delete the folder to retrain") from None
+        if have != json.loads(json.dumps(want)):
+            raise StoreError(f"{cfg_path} does not match the requested configuration; delete the folder to retrain")
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = cfg_path.with_name("config.json.tmp")
+        tmp.write_text(json.dumps(want, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, cfg_path)
+
+
+# --------------------------------------------------------------------------- data
+def add_noise(x: torch.Tensor, sigma: float, mode: str, generator: torch.Generator) -> torch.Tensor:
+    """Noise the training inputs (chapter 03): ``"fixed"`` or the authors' ``"authors"`` variant."""
+    if sigma == 0:
+        return x
+    eps = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    if mode == "fixed":
+        return x + sigma * eps
+    if mode == "authors":
+        std = sigma * torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), generator=generator, dtype=x.dtype)
+        return (x + std * eps).clamp(-1.0, 1.0)
+    raise ValueError(f"unknown noise_mode {mode!r}: use one of {NOISE_MODES}")
+
+
+def _train_batch(cfg: RunConfig, ds: data.ToyWindows, step: int):
+    """The batch of step ``step``: a pure function of (seed, step)."""
+    rng = np.random.default_rng([cfg.seed, step, 17])
+    ds.set_epoch(step)
+    x = ds.batch(rng.integers(len(ds), size=cfg.batch))
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    return add_noise(x, cfg.sigma, cfg.noise_mode, gen)
+
+
+def _eval_batch(cfg: RunConfig) -> torch.Tensor:
+    ds = data.ToyWindows("test", window=cfg.window, source=cfg.source, n_items=cfg.eval_items, seed=cfg.seed)
+    x = ds.batch(np.arange(cfg.eval_items))
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    return add_noise(x, cfg.sigma, cfg.noise_mode, gen)
+
+
+def _lr_factor(cfg: RunConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to ``lr_min_ratio``."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+@torch.no_grad()
+def _evaluate(model, x: torch.Tensor) -> float:
+    model.eval()
+    out = float(model.loss(x.to(next(model.parameters()).device)))
+    model.train()
+    return out
+
+
+# --------------------------------------------------------------------------- training
+def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None) -> tuple[torch.nn.Module, dict]:
+    """Train (or resume) the run ``cfg`` and return ``(model, history)``.
+
+    ``stop_after`` stops after that many steps of this call, leaving the
+    checkpoint (used by the tests to simulate an interruption).
+    """
+    from tqdm import tqdm
+
+    folder = run_dir(cfg)
+    _check_config(folder, cfg)
+    ckpt_path = folder / "checkpoint.pt"
+    dev = device()
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.family, cfg.model).to(dev)
+    if cfg.parent is not None:
+        parent_model, _ = get_prior(cfg.parent, progress=progress)
+        model.load_state_dict(parent_model.state_dict())
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, s))
+    history = {"step": [], "train": [], "eval_step": [], "eval": []}
+    step = 0
+    if ckpt_path.exists():
+        state = _load(ckpt_path)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history = state["history"]
+        step = int(state["step"])
+
+    ds = data.ToyWindows("train", window=cfg.window, source=cfg.source, n_items=cfg.n_items, seed=cfg.seed)
+    x_eval = _eval_batch(cfg)
+    if step == 0:
+        # data-dependent initialisation (the flow's ActNorm) is part of "at initialisation":
+        # one forward in training mode on the first batch, before the first evaluation
+        model.train()
+        with torch.no_grad():
+            model.loss(_train_batch(cfg, ds, 0).to(dev))
+        history["eval_step"].append(0)
+        history["eval"].append(_evaluate(model, x_eval))
+
+    def checkpoint():
+        _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                      "scheduler": sched.state_dict(), "history": history, "step": step}, ckpt_path)
+
+    name = f"{cfg.family}/{cfg.source}" + (f" sigma={cfg.sigma:g}" if cfg.sigma else "")
+    bar = tqdm(total=cfg.steps, initial=step, desc=name, disable=not progress, mininterval=5.0,
+               unit="step", dynamic_ncols=False, ncols=90)
+    model.train()
+    done_here = 0
+    history.setdefault("seconds", 0.0)  # wall time spent in training steps, over all resumptions
+    while step < cfg.steps:
+        t_step = time.perf_counter()
+        x = _train_batch(cfg, ds, step).to(dev)
+        loss = model.loss(x)
+        if not torch.isfinite(loss):
+            bar.close()
+            raise TrainingDiverged(
+                f"{name}: loss is {float(loss.detach())} at step {step}; nothing was saved from this step, "
+                f"the last good checkpoint ({ckpt_path}) is kept. Lower lr or clip, or change the seed."
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip, foreach=True)
+        opt.step()
+        sched.step()
+        step += 1
+        done_here += 1
+        history["seconds"] += time.perf_counter() - t_step
+        history["step"].append(step)
+        history["train"].append(float(loss.detach()))
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            history["eval_step"].append(step)
+            history["eval"].append(_evaluate(model, x_eval))
+            bar.set_postfix_str(f"train {history['train'][-1]:.3f} eval {history['eval'][-1]:.3f} nats/sample")
+        bar.update(1)
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            checkpoint()
+        if stop_after is not None and done_here >= stop_after and step < cfg.steps:
+            bar.close()
+            return model, history
+    bar.close()
+    _save_atomic({"model": model.state_dict(), "history": history}, folder / "final.pt")
+    ckpt_path.unlink(missing_ok=True)
+    return model, history
+
+
+def load_prior(cfg: RunConfig) -> tuple[torch.nn.Module, dict] | None:
+    """Load the finished run ``cfg`` from the store, or ``None`` if it is not finished."""
+    folder = run_dir(cfg)
+    final = folder / "final.pt"
+    if not final.exists():
+        return None
+    _check_config(folder, cfg)
+    state = _load(final)
+    model = build_model(cfg.family, cfg.model)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as err:
+        raise StoreError(f"{final} does not hold weights for this configuration ({err}); delete it to retrain") from None
+    return model.to(device()).eval(), state["history"]
+
+
+def get_prior(cfg: RunConfig, progress: bool = True) -> tuple[torch.nn.Module, dict]:
+    """The prior ``cfg`` from the store: loaded if finished, else trained or resumed (chapter 02)."""
+    loaded = load_prior(cfg)
+    if loaded is not None:
+        return loaded
+    model, history = train(cfg, progress=progress)
+    return model.eval(), history
+
+
+def prior_config(profile, family: str, source: str, seed: int = 0) -> RunConfig:
+    """The noise-free prior of ``family`` for ``source`` at a profile's sizes (chapter 02)."""
+    from . import profiles
+
+    p = profiles.get(profile)
+    return RunConfig(
+        family=family,
+        source=source,
+        model=p.model(family),
+        steps=p.steps,
+        batch=p.batch,
+        window=p.window,
+        lr=p.lr,
+        eval_every=p.eval_every,
+        eval_items=p.eval_items,
+        ckpt_every=p.ckpt_every,
+        n_items=p.n_train,
+        seed=seed,
+    )

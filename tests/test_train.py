@@ -1,0 +1,162 @@
+"""Training and the run store: cached, resumable (also after kill -9), refuses corrupt files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+from sepnb import paths, train
+
+TINY = {
+    "wavenet": dict(n_layers=3, n_stacks=1, channels=8, kernel_size=2),
+    "flow": dict(n_blocks=2, n_flows=2, n_layers=2, channels=8, kernel_size=3),
+}
+
+
+def tiny_config(family="flow", **kw):
+    base = dict(family=family, source="sine", model=TINY.get(family, TINY["flow"]), steps=12, batch=2, window=128,
+                eval_every=4, eval_items=2, ckpt_every=3, n_items=50, seed=0)
+    base.update(kw)
+    return train.RunConfig(**base)
+
+
+@pytest.fixture(autouse=True)
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEPNB_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+@pytest.mark.parametrize("family", ["flow", "wavenet"])
+def test_resume_matches_uninterrupted_run(family, store, monkeypatch):
+    cfg = tiny_config(family)
+    _, full = train.train(cfg, progress=False)
+    monkeypatch.setenv("SEPNB_RUNS", str(store / "second"))
+    _, part = train.train(cfg, progress=False, stop_after=5)  # interrupted after step 5 (checkpoint at 3)
+    assert len(part["train"]) == 5 and (train.run_dir(cfg) / "checkpoint.pt").exists()
+    _, resumed = train.train(cfg, progress=False)
+    # steps 4-5 are redone from the step-3 checkpoint; the curve is that of the uninterrupted run
+    assert resumed["step"] == full["step"]
+    torch.testing.assert_close(torch.tensor(resumed["train"]), torch.tensor(full["train"]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.tensor(resumed["eval"]), torch.tensor(full["eval"]), rtol=1e-5, atol=1e-6)
+
+
+def test_resume_after_kill_9(store):
+    cfg = tiny_config("flow", steps=200, ckpt_every=5, window=64)
+    script = textwrap.dedent(
+        f"""
+        import sys; sys.path.insert(0, {str(paths.ROOT)!r})
+        from sepnb import train
+        from tests.test_train import tiny_config
+        train.train(tiny_config("flow", steps=200, ckpt_every=5, window=64), progress=False)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "SEPNB_RUNS": str(store)})
+    ckpt = train.run_dir(cfg) / "checkpoint.pt"
+    deadline = time.time() + 60
+    while time.time() < deadline and not ckpt.exists():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists(), "the training subprocess wrote no checkpoint"
+    step_at_kill = torch.load(ckpt, weights_only=True)["step"]
+    assert 0 < step_at_kill < 200
+    assert not (train.run_dir(cfg) / "final.pt").exists()
+    _, resumed = train.train(cfg, progress=False)
+    assert resumed["step"] == list(range(1, 201))
+    # and it matches a run that was never killed
+    os.environ["SEPNB_RUNS"] = str(store / "clean")
+    _, clean = train.train(cfg, progress=False)
+    torch.testing.assert_close(torch.tensor(resumed["train"]), torch.tensor(clean["train"]), rtol=1e-5, atol=1e-6)
+
+
+def test_get_prior_trains_once_then_loads(store):
+    cfg = tiny_config("wavenet", steps=4)
+    m1, h1 = train.get_prior(cfg, progress=False)
+    final = train.run_dir(cfg) / "final.pt"
+    stamp = final.stat().st_mtime_ns
+    m2, h2 = train.get_prior(cfg, progress=False)
+    assert final.stat().st_mtime_ns == stamp and h1 == h2
+    x = torch.rand(2, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(m1.log_prob(x), m2.log_prob(x))
+    assert json.loads((train.run_dir(cfg) / "config.json").read_text())["family"] == "wavenet"
+
+
+def test_config_key_covers_every_field():
+    cfg = tiny_config()
+    assert cfg.key() == tiny_config().key()
+    for change in ({"seed": 1}, {"steps": 13}, {"lr": 2e-3}, {"source": "saw"}, {"window": 256},
+                   {"model": {**TINY["flow"], "channels": 16}}):
+        assert cfg.replace(**change).key() != cfg.key(), change
+    noisy = cfg.replace(sigma=0.1, parent=cfg)
+    assert noisy.key() != cfg.replace(sigma=0.1, parent=cfg, noise_mode="authors").key()
+
+
+def test_corrupt_checkpoint_is_refused_not_overwritten(store):
+    cfg = tiny_config("flow", steps=3)
+    train.get_prior(cfg, progress=False)
+    final = train.run_dir(cfg) / "final.pt"
+    final.write_bytes(b"not a checkpoint")
+    with pytest.raises(train.StoreError, match="final.pt"):
+        train.get_prior(cfg, progress=False)
+    assert final.read_bytes() == b"not a checkpoint"
+
+
+def test_mismatched_config_is_refused(store):
+    cfg = tiny_config("flow", steps=3)
+    train.get_prior(cfg, progress=False)
+    cfg_file = train.run_dir(cfg) / "config.json"
+    cfg_file.write_text(cfg_file.read_text().replace('"steps": 3', '"steps": 4'))
+    with pytest.raises(train.StoreError, match="does not match"):
+        train.get_prior(cfg, progress=False)
+
+
+def test_divergence_stops_with_clear_error_and_saves_nothing_broken(store, monkeypatch):
+    cfg = tiny_config("flow", steps=8, ckpt_every=2)
+    real_loss = train.models.FloWaveNet.loss
+    calls = {"n": 0}
+
+    def flaky(self, x):
+        calls["n"] += 1
+        out = real_loss(self, x)
+        return out * float("nan") if self.training and calls["n"] > 5 else out
+
+    monkeypatch.setattr(train.models.FloWaveNet, "loss", flaky)
+    with pytest.raises(train.TrainingDiverged, match="nan at step"):
+        train.train(cfg, progress=False)
+    folder = train.run_dir(cfg)
+    assert not (folder / "final.pt").exists()
+    state = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_noise_modes():
+    x = torch.zeros(400, 100)
+    g = torch.Generator().manual_seed(0)
+    fixed = train.add_noise(x, 0.1, "fixed", g)
+    assert abs(float(fixed.std()) - 0.1) < 0.005
+    ones = torch.full((400, 100), 0.99)
+    authors = train.add_noise(ones, 0.359, "authors", g)
+    assert float(authors.max()) <= 1.0  # clamped
+    per_example = train.add_noise(x, 0.359, "authors", g).std(dim=1)
+    assert 0.0 < float(per_example.min()) < 0.1 and 0.3 < float(per_example.max()) < 0.4
+    with pytest.raises(ValueError, match="noise_mode"):
+        train.add_noise(x, 0.1, "loud", g)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [({"family": "glow"}, "unknown model family"), ({"source": "piano"}, "unknown source"),
+     ({"sigma": -0.1}, "sigma"), ({"sigma": float("nan")}, "sigma"), ({"sigma": 0.1}, "parent"),
+     ({"steps": 0}, "steps"), ({"noise_mode": "x"}, "noise_mode")],
+)
+def test_bad_config(change, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_config(**change)
