@@ -6,12 +6,13 @@ PROFILE ?= book
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sepnb-installed
 
-.PHONY: help setup test book notebooks sync clean
+.PHONY: help setup test book notebooks sync bench clean
 help:
 	@echo "make test       set up .venv if needed, then run pytest --nbval (unit tests + smoke notebooks)"
 	@echo "make book       set up .venv if needed, execute every notebook at PROFILE=$(PROFILE) into book/ and build _build/html"
 	@echo "make notebooks  re-execute notebooks/*.ipynb from their .py at the smoke profile (how they are saved)"
 	@echo "make sync       check that every notebooks/*.py and its .ipynb hold the same cells"
+	@echo "make bench      throughput and peak memory of the priors (python -m sepnb.bench)"
 
 setup: $(STAMP)
 $(STAMP): pyproject.toml
@@ -31,6 +32,9 @@ notebooks: $(STAMP)
 
 sync: $(STAMP)
 	$(BIN)/pytest tests/test_notebook_sync.py -q
+
+bench: $(STAMP)
+	$(BIN)/python -m sepnb.bench
 
 clean:
 	rm -rf _build

@@ -1,6 +1,7 @@
 """Tests run every notebook at the `smoke` profile (the pyro idiom: the
 notebook's parameters cell reads SEPNB_PROFILE, which the kernel inherits),
-with a run store of their own so that they neither use nor touch `runs/`."""
+with a run store and a results folder of their own, so that they neither use
+nor touch `runs/` and `book/results/`."""
 
 import atexit
 import os
@@ -8,7 +9,8 @@ import shutil
 import tempfile
 
 os.environ.setdefault("SEPNB_PROFILE", "smoke")
-if "SEPNB_RUNS" not in os.environ:
-    _store = tempfile.mkdtemp(prefix="sepnb-test-runs-")
-    os.environ["SEPNB_RUNS"] = _store
-    atexit.register(shutil.rmtree, _store, ignore_errors=True)
+for _var, _prefix in (("SEPNB_RUNS", "sepnb-test-runs-"), ("SEPNB_RESULTS", "sepnb-test-results-")):
+    if _var not in os.environ:
+        _dir = tempfile.mkdtemp(prefix=_prefix)
+        os.environ[_var] = _dir
+        atexit.register(shutil.rmtree, _dir, ignore_errors=True)

@@ -107,11 +107,13 @@ def _write_atomic(nb, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_notebook(stem: str, profile: str = "smoke", runs: str | None = None) -> float:
+def save_notebook(stem: str, profile: str = "smoke", scratch: str | None = None) -> float:
     """Execute ``notebooks/<stem>.py`` top to bottom and save it as the paired ``.ipynb``.
 
-    ``runs`` is the run store the kernel uses (``$SEPNB_RUNS``); the default
-    keeps the process's own setting.
+    ``scratch`` is a folder for the run store and the results the kernel
+    writes (``$SEPNB_RUNS``, ``$SEPNB_RESULTS``), so that a smoke run never
+    touches ``runs/`` or ``book/results/``; the default keeps the process's
+    own settings.
     """
     import jupytext
     from nbclient import NotebookClient
@@ -120,10 +122,11 @@ def save_notebook(stem: str, profile: str = "smoke", runs: str | None = None) ->
     py = paths.NOTEBOOKS / f"{stem}.py"
     nb = jupytext.read(py)
     nb.metadata.setdefault("kernelspec", {"display_name": "Python 3 (ipykernel)", "language": "python", "name": KERNEL})
-    saved_env = {k: os.environ.get(k) for k in (profiles.ENV_VAR, "SEPNB_RUNS")}
+    saved_env = {k: os.environ.get(k) for k in (profiles.ENV_VAR, "SEPNB_RUNS", "SEPNB_RESULTS")}
     os.environ[profiles.ENV_VAR] = profile
-    if runs is not None:
-        os.environ["SEPNB_RUNS"] = str(runs)
+    if scratch is not None:
+        os.environ["SEPNB_RUNS"] = str(Path(scratch) / "runs")
+        os.environ["SEPNB_RESULTS"] = str(Path(scratch) / "results")
     t0 = time.perf_counter()
     try:
         NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL,
@@ -231,11 +234,12 @@ def main(argv=None) -> int:
             import tempfile
 
             stems = args.only or chapters()
-            # a fresh, temporary run store: the saved outputs are those of a first run, as in the tests
-            with tempfile.TemporaryDirectory(prefix="sepnb-save-runs-") as runs:
+            # a fresh, temporary run store and results folder: the saved outputs are those of a
+            # first run, as in the tests, and book/results keeps the book's numbers
+            with tempfile.TemporaryDirectory(prefix="sepnb-save-") as scratch:
                 for stem in stems:
                     print(f"saving notebooks/{stem}.ipynb from a fresh run of {stem}.py (smoke) ...", flush=True)
-                    print(f"  done in {save_notebook(stem, runs=runs):.0f} s", flush=True)
+                    print(f"  done in {save_notebook(stem, scratch=scratch):.0f} s", flush=True)
             return 0
         build(args.profile, only=args.only, execute=not args.no_execute)
     except (BookError, ValueError) as err:

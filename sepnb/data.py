@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral
 
 import numpy as np
 import torch
+
+from .checks import check_int as _check_int
 
 __all__ = [
     "SOURCES",
@@ -60,12 +61,6 @@ A_MIN, A_MAX = 0.8, 1.0
 
 
 # --------------------------------------------------------------------------- checks
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_split(split) -> int:

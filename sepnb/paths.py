@@ -16,6 +16,15 @@ BOOK = ROOT / "book"
 RESULTS = BOOK / "results"
 
 
+def results_dir() -> Path:
+    """Where chapters write their headline numbers: ``$SEPNB_RESULTS`` if set, else ``book/results``.
+
+    The tests point it at a temporary folder so that a smoke run never
+    overwrites the book's results.
+    """
+    return Path(os.environ.get("SEPNB_RESULTS", RESULTS)).expanduser().resolve()
+
+
 def runs_dir() -> Path:
     """The run store's folder: ``$SEPNB_RUNS`` if set, else ``runs/`` at the root."""
     return Path(os.environ.get("SEPNB_RUNS", ROOT / "runs")).expanduser().resolve()

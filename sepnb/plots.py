@@ -161,3 +161,31 @@ def plot_waveform_grid(waves: dict, rows, cols, sample_rate: int, ms: float = 20
                 axes[i, j].set_xlabel("time (ms)")
         axes[i, 0].set_ylabel(r)
     return fig
+
+
+def plot_heatmaps(matrices: dict, rows, cols, fmt: str = "{:.2f}", cmap: str = "viridis"):
+    """One heatmap per entry of ``matrices`` (title -> ``[len(rows), len(cols)]`` array), values written in.
+
+    Rows are priors, columns the test data (the paper's Figures 3 and 4). Each
+    panel has its own colour scale: likelihoods differ by orders of magnitude
+    between families.
+    """
+    n = len(matrices)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.3), squeeze=False)
+    for ax, (title, m) in zip(axes[0], matrices.items()):
+        m = np.asarray(m, dtype=float)
+        im = ax.imshow(m, cmap=cmap)
+        ax.set_xticks(range(len(cols)), cols, rotation=30)
+        ax.set_yticks(range(len(rows)), rows)
+        ax.set_xlabel("test data")
+        ax.set_ylabel("prior")
+        ax.set_title(title)
+        ax.grid(False)
+        lo, hi = np.nanmin(m), np.nanmax(m)
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                light = (m[i, j] - lo) / (hi - lo + 1e-12) < 0.5
+                ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if light else "black")
+        fig.colorbar(im, ax=ax, shrink=0.8, label="log-lik. / sample")
+    return fig

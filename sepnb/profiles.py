@@ -61,6 +61,12 @@ class Profile:
     ckpt_every: int = 50
     #: Samples drawn from each prior to show and play (chapter 02).
     sample_length: int = 4096
+    #: Noise levels of the noise-conditioned priors (paper 3.3) and fine-tuning steps per level (chapter 03).
+    sigmas: tuple = (0.01, 0.027, 0.077, 0.129, 0.359)
+    finetune_steps: int = 100
+    #: Test examples per source, and their length in samples, for the cross-likelihoods (chapters 03, 04).
+    ood_items: int = 32
+    ood_length: int = 2048
 
     def model(self, family: str) -> dict:
         """The constructor keywords of ``family`` (``"wavenet"`` or ``"flow"``) at this size."""
@@ -94,6 +100,9 @@ PROFILES: dict[str, Profile] = {
             eval_items=4,
             ckpt_every=10,
             sample_length=256,
+            finetune_steps=10,
+            ood_items=4,
+            ood_length=256,
         ),
         Profile(
             name="book",
@@ -133,6 +142,9 @@ PROFILES: dict[str, Profile] = {
             eval_items=64,
             ckpt_every=1000,
             sample_length=16_000,
+            finetune_steps=20_000,
+            ood_items=1500,
+            ood_length=16_384,
         ),
     )
 }

@@ -51,6 +51,7 @@ __all__ = [
     "add_noise",
     "device",
     "prior_config",
+    "finetune_config",
 ]
 
 FAMILIES = ("wavenet", "flow")
@@ -361,3 +362,16 @@ def prior_config(profile, family: str, source: str, seed: int = 0) -> RunConfig:
         n_items=p.n_train,
         seed=seed,
     )
+
+
+def finetune_config(parent: RunConfig, sigma: float, profile, noise_mode: str = "fixed") -> RunConfig:
+    """The prior ``parent`` fine-tuned on inputs noised at ``sigma`` (chapter 03).
+
+    Starts from the parent's weights with a fresh optimiser, ``finetune_steps``
+    of the profile, a short warm-up and a third of the learning rate.
+    """
+    from . import profiles
+
+    p = profiles.get(profile)
+    return parent.replace(sigma=float(sigma), parent=parent, noise_mode=noise_mode,
+                          steps=p.finetune_steps, lr=parent.lr / 3, warmup=min(parent.warmup, 10))

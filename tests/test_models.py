@@ -4,11 +4,11 @@ invertibility, cached sampling, and that a little training helps.
 All on the CPU, seeded, tiny models. Tolerances are stated per test.
 """
 
-import math
 
 import pytest
 import torch
 
+from sepnb.data import toy_batch
 from sepnb.models import (
     FloWaveNet,
     WaveNet,
@@ -43,19 +43,8 @@ def randomize(model, scale=0.2, seed=0):
 
 
 def sine_windows(n, length, split, seed=0):
-    """Sine sources: from sepnb.data.toy_batch if present, else generated here."""
-    try:
-        from sepnb.data import toy_batch
-    except (ImportError, AttributeError):
-        toy_batch = None
-    if toy_batch is not None:
-        return toy_batch(n, length, seed=seed, split=split)[1][:, 0].float()
-    g = torch.Generator().manual_seed(seed * 2 + (split == "test"))
-    f = torch.exp(torch.empty(n, 1).uniform_(math.log(27), math.log(4186), generator=g))
-    a = torch.empty(n, 1).uniform_(0.8, 1.0, generator=g)
-    ph = torch.empty(n, 1).uniform_(0, 2 * math.pi, generator=g)
-    t = torch.arange(length) / 16000.0
-    return a * torch.sin(2 * math.pi * f * t + ph)
+    """Sine sources of the toy data set."""
+    return toy_batch(n, length, seed=seed, split=split)[1][:, 0].float()
 
 
 # --------------------------------------------------------------------------- mu-law

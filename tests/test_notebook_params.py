@@ -1,0 +1,25 @@
+"""Bad notebook parameters stop early, in the cell right after the parameters, with the reason."""
+
+import papermill as pm
+import pytest
+from papermill.exceptions import PapermillExecutionError
+
+from sepnb import paths
+
+
+@pytest.mark.parametrize(
+    "stem, params, message",
+    [
+        ("03_noise", {"sigma": -1.0}, "sigma must be > 0"),
+        ("03_noise", {"sigma": "loud"}, "sigma must be a number"),
+        ("03_noise", {"noise_mode": "pink"}, "unknown noise_mode"),
+        ("01_data", {"profile": "fast"}, "unknown profile 'fast'"),
+    ],
+)
+def test_bad_parameter_stops_in_first_cells(stem, params, message, tmp_path):
+    with pytest.raises(PapermillExecutionError) as err:
+        pm.execute_notebook(str(paths.NOTEBOOKS / f"{stem}.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={"profile": "smoke", **params}, kernel_name="python3",
+                            cwd=str(paths.NOTEBOOKS), progress_bar=False)
+    assert err.value.ename == "ValueError" and message in err.value.evalue
+    assert err.value.exec_count <= 4  # imports, parameters, injected parameters, the check
