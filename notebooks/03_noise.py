@@ -30,7 +30,6 @@
 # priors still tell the sources apart?
 
 # %%
-import json
 import os
 
 import numpy as np
@@ -111,11 +110,13 @@ for family in FAMILIES:
         results[(family, label)] = ood.cross_likelihood(priors, noisy)
 labels = ["noise-free", f"fine-tuned at {sigma:g}"]
 
-# %% mystnb={"figure": {"caption": "Mean log-likelihood per sample of noisy test data (columns) under each prior (rows), for the noise-free priors and the priors fine-tuned at this noise level. Each panel has its own colour scale.", "name": "fig-03-cross"}}
-for family in FAMILIES:
-    fig = plots.plot_heatmaps(
-        {f"{family}, {lab}": results[(family, lab)].mean for lab in labels}, data.SOURCES, data.SOURCES
-    )
+# %% mystnb={"figure": {"caption": "FloWaveNet: mean log-likelihood per sample of noisy test data (columns) under each prior (rows), for the noise-free priors (left) and the priors fine-tuned at this noise level (right). Each panel has its own colour scale.", "name": "fig-03-cross-flow"}}
+fig = plots.plot_heatmaps({f"flow, {lab}": results[("flow", lab)].mean for lab in labels}, data.SOURCES, data.SOURCES)
+
+# %% mystnb={"figure": {"caption": "WaveNet: the same for the WaveNet priors.", "name": "fig-03-cross-wavenet"}}
+fig = plots.plot_heatmaps(
+    {f"wavenet, {lab}": results[("wavenet", lab)].mean for lab in labels}, data.SOURCES, data.SOURCES
+)
 
 # %% [markdown]
 # ### Does each prior still single out its own source?
@@ -179,7 +180,9 @@ for (family, source), wave in samples.items():
 # ## Results file
 #
 # The chapter's headline numbers, written by this notebook to
-# `book/results/03_noise.json` (the tests write to a temporary folder).
+# `book/results/03_noise.json` under a key naming the profile, noise level
+# and noise mode, so that runs at other settings add to the file (the tests
+# write to a temporary folder).
 
 # %%
 out = {
@@ -191,11 +194,9 @@ out = {
     "test_length": P.ood_length,
     "cross_likelihood": {f"{family}, {lab}": results[(family, lab)].to_json() for family in FAMILIES for lab in labels},
 }
-results_path = paths.results_dir() / "03_noise.json"
-results_path.parent.mkdir(parents=True, exist_ok=True)
-results_path.with_suffix(".json.tmp").write_text(json.dumps(out, indent=2) + "\n")
-os.replace(results_path.with_suffix(".json.tmp"), results_path)
-print(f"wrote {results_path.name}: {len(out['cross_likelihood'])} matrices")
+key = f"{P.name}/sigma={sigma:g}/{noise_mode}/seed={seed}"
+results_path = paths.update_results("03_noise", key, out)
+print(f"wrote {len(out['cross_likelihood'])} matrices to {results_path.name} under {key!r}")
 
 # %% [markdown]
 # ## Summary

@@ -28,3 +28,27 @@ def results_dir() -> Path:
 def runs_dir() -> Path:
     """The run store's folder: ``$SEPNB_RUNS`` if set, else ``runs/`` at the root."""
     return Path(os.environ.get("SEPNB_RUNS", ROOT / "runs")).expanduser().resolve()
+
+
+def update_results(stem: str, key: str, payload: dict) -> Path:
+    """Store ``payload`` under ``key`` in ``<results_dir>/<stem>.json`` and return the path.
+
+    Entries under other keys (other profiles or parameter values) are kept, so
+    that re-running a chapter at another setting adds to its results instead of
+    replacing them. The write is atomic (temp file + rename).
+    """
+    import json
+
+    path = results_dir() / f"{stem}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    if path.exists():
+        try:
+            runs = json.loads(path.read_text())["runs"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path} is not a sepnb results file ({err}); move it away and run again") from None
+    runs[key] = payload
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"runs": dict(sorted(runs.items()))}, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -163,7 +163,7 @@ def plot_waveform_grid(waves: dict, rows, cols, sample_rate: int, ms: float = 20
     return fig
 
 
-def plot_heatmaps(matrices: dict, rows, cols, fmt: str = "{:.2f}", cmap: str = "viridis"):
+def plot_heatmaps(matrices: dict, rows, cols, fmt: str = "{:.3g}", cmap: str = "viridis"):
     """One heatmap per entry of ``matrices`` (title -> ``[len(rows), len(cols)]`` array), values written in.
 
     Rows are priors, columns the test data (the paper's Figures 3 and 4). Each

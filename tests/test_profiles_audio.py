@@ -63,3 +63,18 @@ def test_wav_round_trip_and_checks(tmp_path):
 def test_player_does_not_normalise():
     p = audio.player(torch.full((1600,), 0.1), 16000, seconds=0.05)
     assert "audio" in p._repr_html_()
+
+
+def test_results_file_keeps_other_runs(tmp_path, monkeypatch):
+    import json
+
+    from sepnb import paths
+
+    monkeypatch.setenv("SEPNB_RESULTS", str(tmp_path))
+    paths.update_results("03_noise", "book/sigma=0.129", {"a": 1})
+    path = paths.update_results("03_noise", "book/sigma=0.359", {"a": 2})
+    paths.update_results("03_noise", "book/sigma=0.129", {"a": 3})
+    assert json.loads(path.read_text())["runs"] == {"book/sigma=0.129": {"a": 3}, "book/sigma=0.359": {"a": 2}}
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a sepnb results file"):
+        paths.update_results("03_noise", "k", {})
