@@ -168,23 +168,27 @@ def plot_heatmaps(matrices: dict, rows, cols, fmt: str = "{:.3g}", cmap: str = "
 
     Rows are priors, columns the test data (the paper's Figures 3 and 4). Each
     panel has its own colour scale: likelihoods differ by orders of magnitude
-    between families.
+    between families. A panel whose values span more than 50 nats uses a
+    symmetric-log colour scale (linear within +-1), so that one huge negative
+    entry does not wash out the rest.
     """
     n = len(matrices)
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.3), squeeze=False)
     for ax, (title, m) in zip(axes[0], matrices.items()):
         m = np.asarray(m, dtype=float)
-        im = ax.imshow(m, cmap=cmap)
+        wide = np.nanmax(m) - np.nanmin(m) > 50
+        norm = mpl.colors.SymLogNorm(linthresh=1.0, vmin=np.nanmin(m), vmax=np.nanmax(m)) if wide else None
+        im = ax.imshow(m, cmap=cmap, norm=norm)
         ax.set_xticks(range(len(cols)), cols, rotation=30)
         ax.set_yticks(range(len(rows)), rows)
         ax.set_xlabel("test data")
         ax.set_ylabel("prior")
         ax.set_title(title)
         ax.grid(False)
-        lo, hi = np.nanmin(m), np.nanmax(m)
+        scaled = np.asarray(im.norm(m))  # colour position in [0, 1]
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
-                light = (m[i, j] - lo) / (hi - lo + 1e-12) < 0.5
+                light = scaled[i, j] < 0.5
                 ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if light else "black")
         fig.colorbar(im, ax=ax, shrink=0.8, label="log-lik. / sample")
