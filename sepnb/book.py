@@ -86,6 +86,14 @@ def cell_differences(stem: str) -> list[str]:
     return out
 
 
+def _rel(path: Path) -> str:
+    """``path`` relative to the repository root when it lies inside it (for messages)."""
+    try:
+        return str(path.relative_to(paths.ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _strip_volatile(nb) -> None:
     """Drop timings and papermill bookkeeping so that stored outputs are deterministic."""
     for cell in nb.cells:
@@ -132,7 +140,7 @@ def save_notebook(stem: str, profile: str = "smoke", scratch: str | None = None)
         NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL,
                        resources={"metadata": {"path": str(paths.NOTEBOOKS)}}).execute()
     except CellExecutionError as err:
-        raise BookError(f"{py.relative_to(paths.ROOT)} failed; nothing was saved:\n{err}") from None
+        raise BookError(f"{_rel(py)} failed; nothing was saved:\n{err}") from None
     finally:
         for key, value in saved_env.items():
             if value is None:
@@ -166,8 +174,7 @@ def execute_chapter(stem: str, profile: str, parameters: dict | None = None) -> 
         raise BookError(
             f"chapter {stem} failed in cell {err.cell_index} (execution count {err.exec_count}): "
             f"{err.ename}: {err.evalue}\n  cell source starts: {err.source.strip()[:200]!r}\n"
-            f"  the partial run is in {failed.relative_to(paths.ROOT)}; "
-            f"the previous {out.relative_to(paths.ROOT)} was left as it was"
+            f"  the partial run is in {_rel(failed)}; the previous {_rel(out)} was left as it was"
         ) from None
     except BaseException:
         running.unlink(missing_ok=True)
