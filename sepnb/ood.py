@@ -128,3 +128,23 @@ def cross_likelihood(priors: dict, data: dict, batch: int = 16, metric: str = "l
             out = [score(x[k : k + batch].to(dev)).double().cpu() / x.shape[1] for k in range(0, len(x), batch)]
             values[i, j] = torch.cat(out).numpy()
     return CrossLikelihood(values, names_p, names_d)
+
+
+#: The paper's published flow cross-likelihoods on the toy data (thesis tables, read in
+#: ORIGINAL_CODE.md): rows = prior, columns = data, both (sine, square, saw, triangle).
+#: They are the authors' metric: mean log N(z) per sample, without the log-determinant.
+PAPER_FIG3_FLOW = [
+    [4.8, -890.0, -750.0, -47.0],
+    [-410.0, -1.8, -690.0, -680.0],
+    [-680.0, -820.0, 4.1, -670.0],
+    [-46.0, -1000.0, -1000.0, 4.0],
+]
+
+#: The paper's Table 1 (FloWaveNet, authors' metric): (input, sigma of the prior) ->
+#: values under the (sine, square, saw, triangle) priors.
+PAPER_TABLE1_FLOW = {
+    ("zeros", 0.0): [4.8, -7.0e2, 4.4, 1.8],
+    ("zeros", 0.359): [-5.0e-1, -3.1, 5.1, -2.0e11],
+    ("N(0, 0.5)", 0.0): [-2.7e13, -3.4e9, -1.4e5, -1.1e11],
+    ("N(0, 0.5)", 0.359): [4.4, -5.8e1, 5.1, -3.8e5],
+}
