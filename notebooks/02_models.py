@@ -28,13 +28,12 @@
 # %%
 import os
 
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from sepnb import data, models, plots, profiles, train
+from sepnb import data, plots, profiles, train
 from sepnb.audio import player
 
 plots.use_style()
@@ -141,11 +140,9 @@ sizes
 # interrupted resumes from its last checkpoint.
 
 # %% tags=["nbval-ignore-output"]
-priors, histories = {}, {}
-for family in FAMILIES:
-    for source in data.SOURCES:
-        cfg = train.prior_config(P, family, source, seed=seed)
-        priors[(family, source)], histories[(family, source)] = train.get_prior(cfg)
+trained = train.toy_priors(P, seed=seed)
+priors = {k: model for k, (model, _) in trained.items()}
+histories = {k: history for k, (_, history) in trained.items()}
 # the run store records the wall time of the training steps (summed over resumptions)
 train_minutes = {f: sum(histories[(f, s)]["seconds"] for s in data.SOURCES) / 60 for f in FAMILIES}
 glue("train_minutes_wavenet", train_minutes["wavenet"], display=False)

@@ -69,13 +69,10 @@ print(f"profile {P.name!r}, sigma {sigma:g}, noise mode {noise_mode!r}, seed {se
 # it is available as `noise_mode="authors"`.
 
 # %% tags=["nbval-ignore-output"]
-clean, tuned, histories = {}, {}, {}
-for family in FAMILIES:
-    for source in data.SOURCES:
-        parent = train.prior_config(P, family, source, seed=seed)
-        clean[(family, source)], _ = train.get_prior(parent)
-        cfg = train.finetune_config(parent, sigma, P, noise_mode=noise_mode)
-        tuned[(family, source)], histories[(family, source)] = train.get_prior(cfg)
+clean = {k: model for k, (model, _) in train.toy_priors(P, seed=seed).items()}
+finetuned = train.toy_priors(P, seed=seed, sigma=sigma, noise_mode=noise_mode)
+tuned = {k: model for k, (model, _) in finetuned.items()}
+histories = {k: history for k, (_, history) in finetuned.items()}
 glue("finetune_minutes", sum(h["seconds"] for h in histories.values()) / 60, display=False)
 
 # %% mystnb={"figure": {"caption": "Fine-tuning on noisy inputs: training loss (lines) and held-out loss on noisy test windows (dots, the first before fine-tuning), nats per sample.", "name": "fig-03-finetune"}}

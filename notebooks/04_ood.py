@@ -50,12 +50,8 @@ FAMILIES = ("wavenet", "flow")
 print(f"profile {P.name!r}, seed {seed}, device {train.device()}")
 
 # %% tags=["nbval-ignore-output"]
-clean, wide = {}, {}
-for family in FAMILIES:
-    for source in data.SOURCES:
-        parent = train.prior_config(P, family, source, seed=seed)
-        clean[(family, source)], _ = train.get_prior(parent)
-        wide[(family, source)], _ = train.get_prior(train.finetune_config(parent, sigma_wide, P))
+clean = {k: model for k, (model, _) in train.toy_priors(P, seed=seed).items()}
+wide = {k: model for k, (model, _) in train.toy_priors(P, seed=seed, sigma=sigma_wide).items()}
 
 # %% [markdown]
 # ## Figure 3: the cross-likelihood on clean test data

@@ -31,7 +31,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,7 @@ __all__ = [
     "device",
     "prior_config",
     "finetune_config",
+    "toy_priors",
 ]
 
 FAMILIES = ("wavenet", "flow")
@@ -375,3 +376,20 @@ def finetune_config(parent: RunConfig, sigma: float, profile, noise_mode: str = 
     p = profiles.get(profile)
     return parent.replace(sigma=float(sigma), parent=parent, noise_mode=noise_mode,
                           steps=p.finetune_steps, lr=parent.lr / 3, warmup=min(parent.warmup, 10))
+
+
+def toy_priors(profile, seed: int = 0, sigma: float = 0.0, noise_mode: str = "fixed",
+               families=FAMILIES, progress: bool = True) -> dict:
+    """Every toy prior of ``families`` at a profile, from the run store (chapters 02-04).
+
+    Returns ``{(family, source): (model, history)}``; ``sigma > 0`` gives the
+    priors fine-tuned at ``sigma`` from the noise-free ones.
+    """
+    out = {}
+    for family in families:
+        for source in data.SOURCES:
+            cfg = prior_config(profile, family, source, seed=seed)
+            if sigma:
+                cfg = finetune_config(cfg, sigma, profile, noise_mode=noise_mode)
+            out[(family, source)] = get_prior(cfg, progress=progress)
+    return out

@@ -75,3 +75,13 @@ def test_finetune_config_starts_from_parent():
     cfg = train.finetune_config(parent, 0.077, "smoke")
     assert cfg.parent == parent and cfg.sigma == 0.077 and cfg.key() != parent.key()
     assert cfg.steps == 10 and cfg.noise_mode == "fixed"
+
+
+def test_toy_priors_covers_every_family_and_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEPNB_RUNS", str(tmp_path))
+    got = train.toy_priors("smoke", families=("wavenet",), sigma=0.01, progress=False)
+    assert sorted(got) == [("wavenet", s) for s in sorted(data.SOURCES)]
+    model, history = got[("wavenet", "saw")]
+    assert history["step"][-1] == 10  # the smoke profile's fine-tuning steps
+    cfg = train.finetune_config(train.prior_config("smoke", "wavenet", "saw"), 0.01, "smoke")
+    assert (train.run_dir(cfg) / "final.pt").exists() and (train.run_dir(cfg.parent) / "final.pt").exists()
