@@ -14,15 +14,17 @@
 
 # %% [markdown]
 # (sec-data)=
-# # The toy data
+# # The data
 #
 # The paper trains one prior per source on two data sets: a toy set of four
 # periodic waveforms, and the real music of musdb18 {cite}`rafii2017musdb18`.
 # This chapter builds the toy set exactly as section 3.1 of
 # {cite}`frank2020problems` describes it, shows what it looks like and sounds
-# like, and states the choices the paper leaves open. Everything here comes
-# from `sepnb.data`; the data are generated on the fly from a seed, never
-# stored.
+# like, and states the choices the paper leaves open. The toy data come from
+# `sepnb.data`; they are generated on the fly from a seed, never stored. The
+# last section introduces the music data (`sepnb.music`): musdb18 when a copy
+# is given, otherwise a procedurally composed stand-in for it, which is not
+# musdb18 and is named as a stand-in wherever it is used.
 
 # %%
 import os
@@ -33,6 +35,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from sepnb import data, plots, profiles
+from sepnb import music as musiclib
 from sepnb.audio import player
 
 plots.use_style()
@@ -40,10 +43,12 @@ plots.use_style()
 # %% tags=["parameters"]
 profile = os.environ.get("SEPNB_PROFILE", "book")  # smoke | book | paper
 seed = 0  # the data set's seed: the same seed gives the same waveforms
+music = "auto"  # music data: auto (musdb18 if MUSDB_PATH is set, else the stand-in) | musdb | standin
 
 # %%
 P = profiles.get(profile)
-print(f"profile {P.name!r} ({P.description}), seed {seed}")
+musiclib.check_music_choice(music)
+print(f"profile {P.name!r} ({P.description}), seed {seed}, music {music!r}")
 
 # %% [markdown]
 # ## Four waveforms
@@ -192,6 +197,115 @@ pd.DataFrame(
 ).set_index("quantity")
 
 # %% [markdown]
+# (sec-data-music)=
+# ## Music: musdb18 or its stand-in
+#
+# The paper's second data set is musdb18 {cite}`rafii2017musdb18`: 150 songs,
+# 100 for training and 50 for testing, each with its mixture and four stems,
+# *bass*, *drums*, *vocals* and *other* (every instrument not in the first
+# three), as 44.1 kHz stereo. The paper down-samples to 16 kHz and cuts 150
+# fixed frames of one second from each song. `sepnb.music.MusicFrames` does
+# the same: it averages the two channels to mono, resamples to 16 kHz and cuts
+# the frames at evenly spaced positions from the start to the end of each song,
+# the same positions in every run, and caches them on disk. The stems keep
+# their levels. (The authors' code kept the left channel only and scaled every
+# whole stem to a peak of one, which inflates near-silent stems and makes the
+# mixture no longer the sum of its stems; `MusicFrames` offers both choices as
+# options, `mono="left"` and `normalize="stem_peak"`.)
+#
+# **The stand-in.** musdb18 cannot be downloaded where this book is built.
+# So that the music chapters run anyway, `sepnb.music.make_standin` writes a
+# *stand-in* in the folder layout of musdb18's WAV release: procedurally
+# composed songs, each with a key, a tempo, a looped four-chord progression, a
+# bass line, a drum pattern, a sung-like lead line on a choir or voice sound
+# ("vocals") and chords or arpeggios on piano, guitar, strings or a pad
+# ("other"), written as MIDI with `pretty_midi` and rendered with the General
+# MIDI soundfont that ships with `pretty_midi` (TimGM6mb). Its mixture is the
+# sum of its stems. It is **not musdb18**: one synthesised instrument per
+# stem, no recorded voices, no production, far less variety. It exercises the
+# whole pipeline and gives the priors a harder task than the toy waveforms,
+# but a number measured on it says nothing about real music, and every figure
+# and table in this book names the data it was made from.
+#
+# **Using musdb18.** With a copy of musdb18 (either release), point the book
+# at the folder that holds its `train/` and `test/`:
+# `export MUSDB_PATH=/path/to/musdb18` (the default `music = "auto"` then
+# uses it), or run a chapter with `-p music musdb`, which stops with an error
+# saying what is missing when `MUSDB_PATH` is not set. `-p music standin`
+# forces the stand-in.
+
+# %% tags=["nbval-ignore-output"]
+music_root, music_label = musiclib.music_source(P, music)
+music_frames = {split: musiclib.load_frames(music_root, split, **musiclib.frame_settings(P))
+                for split in ("train", "test")}
+print(f"music data: {music_label}")
+
+# %%
+test_frames = music_frames["test"]
+song = 0
+frame = song * test_frames.frames_per_song + test_frames.frames_per_song // 2  # frames are stored song by song
+stems, mixture = test_frames.frames[frame], test_frames.mixture[frame]
+frame_start_s = float(test_frames.frame_starts[frame]) / test_frames.sample_rate
+sum_error = float((test_frames.mixture - test_frames.frames.sum(dim=1)).abs().max())
+glue("music_label", music_label, display=False)
+glue("music_song", test_frames.songs[song], display=False)
+glue("music_frame_start", frame_start_s, display=False)
+glue("music_sum_error", sum_error, display=False)
+glue("standin_n_train", P.standin["n_train"], display=False)
+glue("standin_n_test", P.standin["n_test"], display=False)
+glue("standin_seconds", P.standin["seconds"], display=False)
+
+# %% [markdown]
+# The music data of this run: {glue:text}`music_label`.
+# {numref}`fig-01-music` is the paper's Figure 2 on these data: the four stems
+# and the mixture of the frame of test song *{glue:text}`music_song`* that
+# starts {glue:text}`music_frame_start:.1f` s into the song. Over all test
+# frames, the mixture differs from the sum of its stems by at most
+# {glue:text}`music_sum_error:.2g`: the stand-in's mixture is that sum up to
+# 16-bit rounding, while musdb18's is not, as the paper notes, because its
+# mixing involves effects such as compression. At this profile the stand-in,
+# when used, holds {glue:text}`standin_n_train` training and
+# {glue:text}`standin_n_test` test songs of {glue:text}`standin_seconds:g` s.
+
+# %% mystnb={"figure": {"caption": "The paper's Figure 2 on the music data named in the text above (musdb18, or its procedural stand-in when no musdb18 is given): the four stems and the mixture of one one-second frame of one test song (its name and the frame's start label the row).", "name": "fig-01-music"}}
+row = f"{test_frames.songs[song]}\n{frame_start_s:.1f} s"
+fig = plots.plot_sources(stems[None], mixture[None], musiclib.MUSIC_SOURCES, test_frames.sample_rate,
+                         ms=1000 * test_frames.frame_length / test_frames.sample_rate, labels=[row])
+
+# %% [markdown]
+# The same frame, as heard: the mixture, then each stem at its level in the
+# mix (the players do not normalise).
+
+# %%
+display(Markdown(f"**mixture** ({music_label})"))
+display(player(mixture, test_frames.sample_rate, seconds=P.clip_seconds))
+for j, name in enumerate(musiclib.MUSIC_SOURCES):
+    display(Markdown(f"**{name}**"))
+    display(player(stems[j], test_frames.sample_rate, seconds=P.clip_seconds))
+
+# %% [markdown]
+# What the music data hold at this profile (the paper: 100 training and 50
+# test songs, 150 frames of one second each, at 16 kHz).
+
+# %%
+music_table = pd.DataFrame(
+    {
+        split: {
+            "songs": len(fr.songs),
+            "frames per song": fr.frames_per_song,
+            "frames": len(fr),
+            "seconds per frame": fr.frame_length / fr.sample_rate,
+            "sample rate (Hz)": fr.sample_rate,
+            "channels": "mono (mean of left and right)" if fr.mono == "mean" else "left channel",
+            "normalisation": fr.normalize or "none (stems keep their levels)",
+        }
+        for split, fr in music_frames.items()
+    }
+)
+music_table.columns.name = music_label
+music_table
+
+# %% [markdown]
 # ## Summary
 #
 # - Four sources, one of each waveform per mix, with random frequency,
@@ -200,3 +314,7 @@ pd.DataFrame(
 #   band-limited, so high square and sawtooth waves alias.
 # - Items are generated from `(seed, split, index)`; nothing is stored. The
 #   training code draws random windows through `sepnb.data.ToyWindows`.
+# - The music data are musdb18 when `MUSDB_PATH` is set, otherwise a
+#   procedurally composed stand-in rendered from MIDI, which is not musdb18;
+#   `sepnb.music` cuts either into fixed one-second mono frames at 16 kHz and
+#   the priors train on random windows of them (`sepnb.music.MusicWindows`).

@@ -96,8 +96,7 @@ fig = plots.plot_loss_curves(histories, FAMILIES, data.SOURCES)
 # %%
 test = data.ToyWindows("test", window=P.ood_length, n_items=P.ood_items, seed=seed)
 clean_windows = test.batch(np.arange(P.ood_items))  # [n, 4, T]
-gen = torch.Generator().manual_seed(seed + 1000)
-noisy_windows = (clean_windows + sigma * torch.randn(clean_windows.shape, generator=gen)).clamp(-1, 1)
+noisy_windows = ood.add_test_noise(clean_windows, sigma, seed=seed)
 noisy = {s: noisy_windows[:, j] for j, s in enumerate(data.SOURCES)}
 
 results = {}

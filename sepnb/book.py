@@ -95,11 +95,15 @@ def _rel(path: Path) -> str:
 
 
 def _strip_volatile(nb) -> None:
-    """Drop timings and papermill bookkeeping so that stored outputs are deterministic."""
-    for cell in nb.cells:
+    """Drop timings and papermill bookkeeping, give cells stable ids, so that saved files are deterministic."""
+    import hashlib
+
+    for i, cell in enumerate(nb.cells):
         md = cell.get("metadata", {})
         if "injected-parameters" in md.get("tags", ()):
             cell["id"] = "injected-parameters"  # papermill gives it a random id
+        else:  # jupytext and nbformat draw random ids: derive them from position and source instead
+            cell["id"] = hashlib.sha1(f"{i}\n{cell.get('source', '')}".encode()).hexdigest()[:8]
         for key in ("execution", "papermill", "ExecuteTime"):
             md.pop(key, None)
     pm = nb.metadata.get("papermill")

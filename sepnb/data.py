@@ -192,7 +192,29 @@ def toy_batch(n: int, length: int = ITEM_LENGTH, seed: int = 0, split: str = "tr
 
 
 # --------------------------------------------------------------------------- training windows
-class ToyWindows(torch.utils.data.Dataset):
+class _RandomWindows(torch.utils.data.Dataset):
+    """Random windows of fixed-length items: the sampling shared by toy and music windows.
+
+    A subclass sets ``item_length``, ``window``, ``n_items``, ``seed``,
+    ``split_id`` and ``epoch``; item ``i``'s window starts at an offset in
+    ``[0, item_length - window]`` drawn from ``(seed, split, i, epoch)``.
+    """
+
+    def __len__(self) -> int:
+        return self.n_items
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = _check_int(epoch, "epoch", 0)
+
+    def offsets(self, indices) -> np.ndarray:
+        span = self.item_length - self.window + 1
+        return np.array(
+            [_rng(self.seed, self.split_id, int(i), 1, self.epoch).integers(span) for i in indices],
+            dtype=np.int64,
+        )
+
+
+class ToyWindows(_RandomWindows):
     """Random windows of toy items, the training data of the priors (chapter 02).
 
     Item ``i`` is toy item ``i`` of ``split``; its window starts at a random
@@ -226,19 +248,6 @@ class ToyWindows(torch.utils.data.Dataset):
         self.seed = _check_int(seed, "seed", 0)
         self.sample_rate = _check_int(sample_rate, "sample_rate", 1)
         self.epoch = 0
-
-    def __len__(self) -> int:
-        return self.n_items
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = _check_int(epoch, "epoch", 0)
-
-    def offsets(self, indices) -> np.ndarray:
-        span = self.item_length - self.window + 1
-        return np.array(
-            [_rng(self.seed, self.split_id, int(i), 1, self.epoch).integers(span) for i in indices],
-            dtype=np.int64,
-        )
 
     def batch(self, indices) -> torch.Tensor:
         """The windows of several items at once (vectorised ``__getitem__``)."""

@@ -48,6 +48,7 @@ __all__ = [
     "mu_law_log_bin_width",
     "WaveNet",
     "FloWaveNet",
+    "ConvTasNetSeparator",
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -259,6 +260,34 @@ class WaveNet(nn.Module):
         logp = torch.log_softmax(logits, dim=1).gather(1, c[:, None, :])[:, 0]
         log_w = mu_law_log_bin_width(c, self.n_classes).to(logp.dtype)
         return (logp - log_w).sum(dim=1)
+
+    def smooth_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """A differentiable stand-in for :meth:`log_prob`, for Langevin dynamics (chapter 05). ``[B]``.
+
+        :meth:`log_prob` is piecewise constant in ``x`` (the density is
+        uniform inside each mu-law bin), so its gradient is zero almost
+        everywhere. Here each sample's position between the two nearest bin
+        centres, in companded (mu-law) space, is a weight ``w`` in [0, 1]:
+        the network's input embedding is interpolated between the two
+        classes, and the log density between their two log densities. At a
+        bin centre the value equals :meth:`log_prob` exactly; between centres
+        it is the piecewise-linear interpolation. Inputs are clamped to
+        [-1, 1] (no gradient outside).
+        """
+        x = _check_audio(x).clamp(-1.0, 1.0)
+        n, mu = self.n_classes, float(self.n_classes - 1)
+        y = torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu)
+        u = ((y + 1.0) * (0.5 * n) - 0.5).clamp(0.0, n - 1.0)  # bin centres at 0, 1, ..., n - 1
+        c0 = u.detach().floor().clamp(max=n - 2).long()
+        w = (u - c0).to(self.embed.weight.dtype)
+        W = self.embed.weight
+        e = (1 - w)[:, None] * W[c0].transpose(1, 2) + w[:, None] * W[c0 + 1].transpose(1, 2)  # [B, C, T]
+        start = W[n][None, :, None].expand(x.shape[0], -1, 1)
+        logits = self._trunk(torch.cat([start, e[:, :, :-1]], dim=2))
+        log_d = torch.log_softmax(logits, dim=1) - _log_bin_width_table(n).to(logits)[None, :, None]
+        lo = log_d.gather(1, c0[:, None, :])[:, 0]
+        hi = log_d.gather(1, (c0 + 1)[:, None, :])[:, 0]
+        return ((1 - w) * lo + w * hi).sum(dim=1)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood in nats per sample (a scalar to minimise). Chapter 02."""
@@ -664,3 +693,43 @@ class FloWaveNet(nn.Module):
         g.manual_seed(int(seed))
         eps = torch.randn(n, length, generator=g, device=p.device, dtype=p.dtype) * temperature
         return self._decode(eps, standardized=True)
+
+
+# --------------------------------------------------------------------------- supervised baseline
+class ConvTasNetSeparator(nn.Module):
+    """A *supervised* separator, the reference point of chapter 05 (not part of the paper's method).
+
+    torchaudio's Conv-TasNet (Luo & Mesgarani 2019) at a small size, trained
+    on toy mixes (the mean of the sources, eq. 8) to output the sources in a
+    fixed order (sine, square, saw, triangle): the classes are distinct, so
+    no permutation-invariant loss is needed. The loss is the negative SI-SDR
+    in dB, averaged over sources and examples. ``forward(mix [B, T]) -> [B, K, T]``.
+    """
+
+    def __init__(self, n_sources: int = 4, enc_kernel_size: int = 16, enc_num_feats: int = 128,
+                 msk_kernel_size: int = 3, msk_num_feats: int = 64, msk_num_hidden_feats: int = 128,
+                 msk_num_layers: int = 6, msk_num_stacks: int = 2):
+        super().__init__()
+        from torchaudio.models import ConvTasNet
+
+        self.n_sources = _check_int(n_sources, "n_sources", 1)
+        self.net = ConvTasNet(
+            num_sources=self.n_sources, enc_kernel_size=enc_kernel_size, enc_num_feats=enc_num_feats,
+            msk_kernel_size=msk_kernel_size, msk_num_feats=msk_num_feats,
+            msk_num_hidden_feats=msk_num_hidden_feats, msk_num_layers=msk_num_layers,
+            msk_num_stacks=msk_num_stacks, msk_activate="relu",
+        )
+
+    def forward(self, mix: torch.Tensor) -> torch.Tensor:
+        mix = _check_audio(mix, "mix")
+        return self.net(mix[:, None])[..., : mix.shape[1]]
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Negative SI-SDR (dB) of the estimates from the mix of the sources ``x [B, K, T]``."""
+        if x.dim() != 3 or x.shape[1] != self.n_sources:
+            raise ValueError(f"x must be sources [batch, {self.n_sources}, time], got {tuple(x.shape)}")
+        est = self(x.mean(dim=1))
+        a = (est * x).sum(-1, keepdim=True) / (x.pow(2).sum(-1, keepdim=True) + 1e-8)
+        target = a * x
+        ratio = target.pow(2).sum(-1) / ((est - target).pow(2).sum(-1) + 1e-8)
+        return -(10 * torch.log10(ratio + 1e-8)).mean()

@@ -30,6 +30,12 @@ def runs_dir() -> Path:
     return Path(os.environ.get("SEPNB_RUNS", ROOT / "runs")).expanduser().resolve()
 
 
+def data_dir() -> Path:
+    """Where generated data sets live (the music stand-in, frame caches): ``$SEPNB_DATA`` if set,
+    else ``data/`` at the root (git-ignored). The tests point it at a temporary folder."""
+    return Path(os.environ.get("SEPNB_DATA", ROOT / "data")).expanduser().resolve()
+
+
 def update_results(stem: str, key: str, payload: dict) -> Path:
     """Store ``payload`` under ``key`` in ``<results_dir>/<stem>.json`` and return the path.
 

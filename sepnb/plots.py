@@ -13,7 +13,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["use_style", "SOURCE_COLORS", "plot_periods", "plot_sources", "plot_spectra", "plot_histograms"]
+__all__ = [
+    "use_style", "SOURCE_COLORS", "plot_periods", "plot_sources", "plot_spectra", "plot_histograms",
+    "plot_loss_curves", "plot_waveform_grid", "plot_heatmaps", "plot_noise_grid",
+]
 
 STYLE = Path(__file__).with_name("sepnb.mplstyle")
 
@@ -163,7 +166,15 @@ def plot_waveform_grid(waves: dict, rows, cols, sample_rate: int, ms: float = 20
     return fig
 
 
-def plot_heatmaps(matrices: dict, rows, cols, fmt: str = "{:.3g}", cmap: str = "viridis"):
+def _norm(m: np.ndarray):
+    """Symmetric-log colour scale (linear within +-1) for values spanning more than 50 nats, else linear."""
+    if np.nanmax(m) - np.nanmin(m) > 50:
+        return mpl.colors.SymLogNorm(linthresh=1.0, vmin=np.nanmin(m), vmax=np.nanmax(m))
+    return None
+
+
+def plot_heatmaps(matrices: dict, rows, cols, fmt: str = "{:.3g}", cmap: str = "viridis",
+                  xlabel: str = "test data", ylabel: str = "prior", cbar_label: str = "log-lik. / sample"):
     """One heatmap per entry of ``matrices`` (title -> ``[len(rows), len(cols)]`` array), values written in.
 
     Rows are priors, columns the test data (the paper's Figures 3 and 4). Each
@@ -176,13 +187,11 @@ def plot_heatmaps(matrices: dict, rows, cols, fmt: str = "{:.3g}", cmap: str = "
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.3), squeeze=False)
     for ax, (title, m) in zip(axes[0], matrices.items()):
         m = np.asarray(m, dtype=float)
-        wide = np.nanmax(m) - np.nanmin(m) > 50
-        norm = mpl.colors.SymLogNorm(linthresh=1.0, vmin=np.nanmin(m), vmax=np.nanmax(m)) if wide else None
-        im = ax.imshow(m, cmap=cmap, norm=norm)
+        im = ax.imshow(m, cmap=cmap, norm=_norm(m))
         ax.set_xticks(range(len(cols)), cols, rotation=30)
         ax.set_yticks(range(len(rows)), rows)
-        ax.set_xlabel("test data")
-        ax.set_ylabel("prior")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(False)
         scaled = np.asarray(im.norm(m))  # colour position in [0, 1]
@@ -191,5 +200,40 @@ def plot_heatmaps(matrices: dict, rows, cols, fmt: str = "{:.3g}", cmap: str = "
                 light = scaled[i, j] < 0.5
                 ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if light else "black")
-        fig.colorbar(im, ax=ax, shrink=0.8, label="log-lik. / sample")
+        fig.colorbar(im, ax=ax, shrink=0.8, label=cbar_label)
+    return fig
+
+
+def plot_noise_grid(means, prior_sigmas, test_sigmas, names, aucs=None, cmap: str = "viridis"):
+    """The paper's Figure 4 for one family: a grid of small cross-likelihood heatmaps.
+
+    ``means[a, b]`` is the ``[prior, data]`` matrix under the priors at noise
+    level ``prior_sigmas[a]`` (columns of the grid, left to right) for test
+    data noised at ``test_sigmas[b]`` (rows, top to bottom). Each panel has its
+    own colour scale (as :func:`plot_heatmaps`), the diagonal is outlined in
+    white where the own prior ranks first, and ``aucs[a, b]`` (mean AUC) is
+    written above each panel.
+    """
+    means = np.asarray(means, dtype=float)
+    A, B = means.shape[:2]
+    fig, axes = plt.subplots(B, A, figsize=(1.35 * A + 0.8, 1.35 * B + 0.6), squeeze=False)
+    for a in range(A):
+        for b in range(B):
+            ax, m = axes[b, a], means[a, b]
+            ax.imshow(m, cmap=cmap, norm=_norm(m))
+            first = m.argmax(axis=0)
+            for j, i in enumerate(first):
+                if i == j:
+                    ax.add_patch(mpl.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="white", lw=1.2))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            if aucs is not None:
+                ax.set_title(f"AUC {np.mean(aucs[a, b]):.2f}", fontsize=7, pad=2)
+            if b == B - 1:
+                ax.set_xlabel(f"prior {prior_sigmas[a]:g}" if prior_sigmas[a] else "prior noise-free", fontsize=7)
+            if a == 0:
+                ax.set_ylabel(f"data {test_sigmas[b]:g}" if test_sigmas[b] else "data clean", fontsize=7)
+    fig.text(0.01, 0.99, "rows: prior (" + ", ".join(names) + "); columns: test data", fontsize=7, va="top")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig

@@ -67,6 +67,36 @@ class Profile:
     #: Test examples per source, and their length in samples, for the cross-likelihoods (chapters 03, 04).
     ood_items: int = 32
     ood_length: int = 2048
+    #: Separation (chapter 05): toy test mixes to separate and their length; Langevin steps per
+    #: noise level and the step-size scale delta (BASIS: 100 and 3e-5); the single level of
+    #: plain SGLD (the authors': 0.1, 300 steps).
+    sep_items: int = 4
+    sep_length: int = 2048
+    sep_steps: int = 60
+    sep_delta: float = 3e-5
+    sgld_sigma: float = 0.1
+    sgld_steps: int = 200
+    #: The supervised reference separator (torchaudio Conv-TasNet, constructor keywords of
+    #: sepnb.models.ConvTasNetSeparator), its training steps and learning rate.
+    tasnet: dict = field(default_factory=lambda: dict(enc_num_feats=128, msk_num_feats=64,
+                                                       msk_num_hidden_feats=128, msk_num_layers=6,
+                                                       msk_num_stacks=2))
+    tasnet_steps: int = 1000
+    tasnet_lr: float = 1e-3
+    #: Music (chapters 01-02, see sepnb.music.music_source). The procedural stand-in for musdb18
+    #: used when no musdb18 is given: keywords of sepnb.music.make_standin (songs in train/ and
+    #: test/, seconds per song, seed). The paper's musdb18 has 100 / 50 songs of 2.5-10 min.
+    standin: dict = field(default_factory=lambda: dict(n_train=12, n_test=4, seconds=30.0, seed=0))
+    #: Fixed frames cut from every song (paper: 150 of one second), evenly spaced over the song.
+    music_frames: int = 30
+    music_frame_seconds: float = 1.0
+    #: Training of each music prior (same model sizes, batch and learning rate as the toy priors):
+    #: steps, and the window in samples (at most one frame).
+    music_steps: int = 300
+    music_window: int = 2048
+    #: Length in samples of the `ood_items` test windows per stem for the music
+    #: cross-likelihoods (chapter 04); at most one frame.
+    music_ood_length: int = 2048
 
     def model(self, family: str) -> dict:
         """The constructor keywords of ``family`` (``"wavenet"`` or ``"flow"``) at this size."""
@@ -103,6 +133,18 @@ PROFILES: dict[str, Profile] = {
             finetune_steps=10,
             ood_items=4,
             ood_length=256,
+            sep_items=2,
+            sep_length=256,
+            sep_steps=3,
+            sgld_steps=6,
+            tasnet=dict(enc_num_feats=16, msk_num_feats=8, msk_num_hidden_feats=16, msk_num_layers=2,
+                        msk_num_stacks=1),
+            tasnet_steps=20,
+            standin=dict(n_train=2, n_test=1, seconds=3.0, seed=0),
+            music_frames=3,
+            music_steps=20,
+            music_window=256,
+            music_ood_length=256,
         ),
         Profile(
             name="book",
@@ -120,6 +162,14 @@ PROFILES: dict[str, Profile] = {
             steps=400,
             batch=8,
             window=2048,
+            # stand-in: 16 songs of 30 s render in about 30 s and are cut into 30 disjoint one-second
+            # frames each (480 frames, 150 MB in memory); at ~0.22 s (WaveNet) and ~0.45 s (flow)
+            # per step, the 8 music priors train 200 steps each in about 9 minutes
+            standin=dict(n_train=12, n_test=4, seconds=30.0, seed=0),
+            music_frames=30,
+            music_steps=200,
+            music_window=2048,
+            music_ood_length=2048,
         ),
         Profile(
             name="paper",
@@ -131,12 +181,13 @@ PROFILES: dict[str, Profile] = {
             n_spectra=256,
             expected_time="hours on a GPU",
             # the authors' sizes (ORIGINAL_CODE.md): flow 4 blocks x 6 flows, 10-layer width-32
-            # couplings, window 16384, batch 5; WaveNet 3 x 10 layers
+            # couplings, batch 5; WaveNet 3 x 10 layers. Their window of 16384 samples is longer
+            # than a 1 s toy item (16000), so windows here are whole items.
             wavenet=dict(n_layers=10, n_stacks=3, channels=64, kernel_size=2),
             flow=dict(n_blocks=4, n_flows=6, n_layers=10, channels=32, kernel_size=3),
             steps=100_000,
             batch=5,
-            window=16_384,
+            window=16_000,
             lr=1e-4,
             eval_every=1000,
             eval_items=64,
@@ -144,7 +195,21 @@ PROFILES: dict[str, Profile] = {
             sample_length=16_000,
             finetune_steps=20_000,
             ood_items=1500,
-            ood_length=16_384,
+            ood_length=16_000,
+            sep_items=100,
+            sep_length=16_000,
+            sep_steps=100,
+            sgld_steps=300,
+            tasnet=dict(enc_num_feats=512, msk_num_feats=128, msk_num_hidden_feats=512, msk_num_layers=8,
+                        msk_num_stacks=3),  # torchaudio's defaults (the paper's Conv-TasNet size)
+            tasnet_steps=50_000,
+            # the paper's musdb18 sizes; as a stand-in, 150 songs of 60 s (overlapping frames) take
+            # about 8 GB on disk plus 7 GB of frame cache
+            standin=dict(n_train=100, n_test=50, seconds=60.0, seed=0),
+            music_frames=150,
+            music_steps=100_000,
+            music_window=16_000,  # one whole frame
+            music_ood_length=16_000,
         ),
     )
 }

@@ -14,6 +14,10 @@ field of the configuration and the models' code version:
   every ``ckpt_every`` steps (atomically: temp file + rename) while training;
 * ``final.pt``: the trained weights and the history, written once at the end.
 
+Music priors (``dataset="music"``, sources ``bass``, ``drums``, ``vocals``,
+``other``) are keyed by the identity of their data (the stand-in's parameters,
+or musdb18's resolved path) and the frame settings, see :func:`music_priors`.
+
 Everything is loaded with ``torch.load(weights_only=True)``. A file that
 cannot be read, or a folder whose ``config.json`` does not match, raises
 :class:`StoreError` naming the file; nothing is ever retrained over it.
@@ -31,13 +35,14 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import data, models, paths
+from . import music as _music  # imports neither musdb nor ffmpeg (tested)
 
 __all__ = [
     "RunConfig",
@@ -53,13 +58,20 @@ __all__ = [
     "prior_config",
     "finetune_config",
     "toy_priors",
+    "separator_config",
+    "music_prior_config",
+    "music_priors",
 ]
 
 FAMILIES = ("wavenet", "flow")
+#: Supervised separators trained on mixes (chapter 05's reference point); their ``source`` is "mix".
+SEPARATORS = ("convtasnet",)
 #: Part of every run's key: bump it when a change to sepnb.models or to the training
 #: loop changes what a configuration trains to, so that stale runs are not loaded.
 CODE_VERSION = 1
 NOISE_MODES = ("fixed", "authors")
+DATASETS = ("toy", "music")
+_MUSIC_FRAME_KEYS = ("sample_rate", "frames_per_song", "frame_seconds", "mono", "normalize")
 
 
 class StoreError(RuntimeError):
@@ -84,6 +96,14 @@ class RunConfig:
     ``parent`` (the noise-free run's config), with ``noise_mode`` ``"fixed"``
     (``x + sigma * N(0, I)``, as in BASIS) or ``"authors"`` (per-example std
     ``sigma * U(0, 1)``, clamped to [-1, 1], as the authors' code did).
+
+    ``dataset`` is ``"toy"`` or ``"music"``. A music run's ``music`` holds the
+    identity of its data (:func:`sepnb.music.music_identity`: the stand-in's
+    parameters, or musdb18's resolved root) and its ``frames``
+    (:func:`sepnb.music.frame_settings`); ``data_root`` says where the data
+    lie. ``music`` is part of the key (and of ``config.json``) only for music
+    runs, and ``data_root`` never is (where a stand-in lies does not change
+    it), so the keys of toy runs are what they were before music existed.
     """
 
     family: str
@@ -105,14 +125,23 @@ class RunConfig:
     sigma: float = 0.0
     noise_mode: str = "fixed"
     parent: "RunConfig | None" = None
+    music: dict | None = None
+    data_root: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        if self.family not in FAMILIES:
-            raise ValueError(f"unknown model family {self.family!r}: use one of {FAMILIES}")
-        if self.dataset != "toy":
-            raise ValueError(f"unknown dataset {self.dataset!r}: only 'toy' is available")
-        if self.source not in data.SOURCES:
-            raise ValueError(f"unknown source {self.source!r}: use one of {list(data.SOURCES)}")
+        if self.family not in FAMILIES + SEPARATORS:
+            raise ValueError(f"unknown model family {self.family!r}: use one of {FAMILIES + SEPARATORS}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}: use one of {DATASETS}")
+        if self.dataset == "music":
+            self._check_music()
+        elif self.music is not None or self.data_root is not None:
+            raise ValueError("music= and data_root= belong to dataset='music' runs only")
+        sources = _music.MUSIC_SOURCES if self.dataset == "music" else data.SOURCES
+        if self.family in SEPARATORS and self.source != "mix":
+            raise ValueError(f"a separator ({self.family}) trains on mixes: source must be 'mix', got {self.source!r}")
+        if self.family in FAMILIES and self.source not in sources:
+            raise ValueError(f"unknown source {self.source!r} for dataset {self.dataset!r}: use one of {list(sources)}")
         for name in ("steps", "batch", "window", "eval_every", "eval_items", "ckpt_every", "n_items"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -124,8 +153,27 @@ class RunConfig:
         if self.sigma > 0 and self.parent is None:
             raise ValueError("a noise-conditioned run (sigma > 0) needs the noise-free parent config")
 
+    def _check_music(self) -> None:
+        m = self.music
+        if not isinstance(m, dict) or m.get("kind") not in ("standin", "musdb"):
+            raise ValueError("a music run needs music={'kind': 'standin' or 'musdb', ..., 'frames': {...}}; "
+                             "build it with music_prior_config()")
+        if m["kind"] == "standin" and not isinstance(m.get("standin"), dict):
+            raise ValueError("a stand-in music run needs music['standin'], the stand-in's parameters")
+        if m["kind"] == "musdb" and not isinstance(m.get("root"), str):
+            raise ValueError("a musdb18 music run needs music['root'], the resolved musdb18 folder")
+        frames = m.get("frames")
+        if not isinstance(frames, dict) or sorted(frames) != sorted(_MUSIC_FRAME_KEYS):
+            raise ValueError(f"music['frames'] must hold exactly {list(_MUSIC_FRAME_KEYS)}, got {frames!r}")
+        frame_length = int(round(frames["frame_seconds"] * frames["sample_rate"]))
+        if self.window > frame_length:
+            raise ValueError(f"window ({self.window}) must not exceed the music frame length ({frame_length})")
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        del d["data_root"]  # where the data lie is not what they are
+        if d["music"] is None:
+            del d["music"]  # toy runs: the keys they had before music existed
         d["parent"] = None if self.parent is None else self.parent.key()
         d["code_version"] = CODE_VERSION
         return d
@@ -144,7 +192,9 @@ def build_model(family: str, model_kwargs: dict) -> torch.nn.Module:
         return models.WaveNet(**model_kwargs)
     if family == "flow":
         return models.FloWaveNet(**model_kwargs)
-    raise ValueError(f"unknown model family {family!r}: use one of {FAMILIES}")
+    if family == "convtasnet":
+        return models.ConvTasNetSeparator(**model_kwargs)
+    raise ValueError(f"unknown model family {family!r}: use one of {FAMILIES + SEPARATORS}")
 
 
 def run_dir(cfg: RunConfig) -> Path:
@@ -199,7 +249,7 @@ def add_noise(x: torch.Tensor, sigma: float, mode: str, generator: torch.Generat
     raise ValueError(f"unknown noise_mode {mode!r}: use one of {NOISE_MODES}")
 
 
-def _train_batch(cfg: RunConfig, ds: data.ToyWindows, step: int):
+def _train_batch(cfg: RunConfig, ds, step: int):
     """The batch of step ``step``: a pure function of (seed, step)."""
     rng = np.random.default_rng([cfg.seed, step, 17])
     ds.set_epoch(step)
@@ -208,8 +258,38 @@ def _train_batch(cfg: RunConfig, ds: data.ToyWindows, step: int):
     return add_noise(x, cfg.sigma, cfg.noise_mode, gen)
 
 
+def _music_root(cfg: RunConfig) -> Path:
+    """The folder of a music run's data, checked against its identity (a missing stand-in is rebuilt)."""
+    m = cfg.music
+    if m["kind"] == "musdb":
+        return _music.musdb_root(m["root"])
+    if cfg.data_root is None:
+        raise ValueError("a stand-in music run needs data_root, the stand-in's folder (music_prior_config sets it)")
+    params = dict(m["standin"])
+    version = params.pop("version", None)
+    if version != _music._STANDIN_VERSION:
+        raise StoreError(f"this run's stand-in was made by generator version {version}; this sepnb writes "
+                         f"version {_music._STANDIN_VERSION} and cannot rebuild it")
+    # idempotent: checks the folder's parameters, writes only missing songs, refuses other parameters
+    return _music.make_standin(cfg.data_root, **params, progress=False)
+
+
+def _windows(cfg: RunConfig, split: str, n_items: int):
+    """A prior's windows of its source; a separator's windows of all sources ``[4, window]``.
+
+    ``data.ToyWindows`` for toy runs; ``music.MusicWindows`` of the musdb
+    subset ``split`` ("train" or "test") for music runs.
+    """
+    source = None if cfg.source == "mix" else cfg.source
+    if cfg.dataset == "music":
+        frames = _music.load_frames(_music_root(cfg), split, progress=False, **cfg.music["frames"])
+        return _music.MusicWindows(split, window=cfg.window, source=source, n_items=n_items, seed=cfg.seed,
+                                   frames=frames)
+    return data.ToyWindows(split, window=cfg.window, source=source, n_items=n_items, seed=cfg.seed)
+
+
 def _eval_batch(cfg: RunConfig) -> torch.Tensor:
-    ds = data.ToyWindows("test", window=cfg.window, source=cfg.source, n_items=cfg.eval_items, seed=cfg.seed)
+    ds = _windows(cfg, "test", cfg.eval_items)
     x = ds.batch(np.arange(cfg.eval_items))
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     return add_noise(x, cfg.sigma, cfg.noise_mode, gen)
@@ -262,7 +342,7 @@ def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None) 
         history = state["history"]
         step = int(state["step"])
 
-    ds = data.ToyWindows("train", window=cfg.window, source=cfg.source, n_items=cfg.n_items, seed=cfg.seed)
+    ds = _windows(cfg, "train", cfg.n_items)
     x_eval = _eval_batch(cfg)
     if step == 0:
         # data-dependent initialisation (the flow's ActNorm) is part of "at initialisation":
@@ -280,6 +360,7 @@ def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None) 
     name = f"{cfg.family}/{cfg.source}" + (f" sigma={cfg.sigma:g}" if cfg.sigma else "")
     bar = tqdm(total=cfg.steps, initial=step, desc=name, disable=not progress, mininterval=5.0,
                unit="step", dynamic_ncols=False, ncols=90)
+    unit = "dB (-SI-SDR)" if cfg.family in SEPARATORS else "nats/sample"
     model.train()
     done_here = 0
     history.setdefault("seconds", 0.0)  # wall time spent in training steps, over all resumptions
@@ -306,7 +387,7 @@ def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None) 
         if step % cfg.eval_every == 0 or step == cfg.steps:
             history["eval_step"].append(step)
             history["eval"].append(_evaluate(model, x_eval))
-            bar.set_postfix_str(f"train {history['train'][-1]:.3f} eval {history['eval'][-1]:.3f} nats/sample")
+            bar.set_postfix_str(f"train {history['train'][-1]:.3f} eval {history['eval'][-1]:.3f} {unit}")
         bar.update(1)
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             checkpoint()
@@ -349,20 +430,14 @@ def prior_config(profile, family: str, source: str, seed: int = 0) -> RunConfig:
     from . import profiles
 
     p = profiles.get(profile)
-    return RunConfig(
-        family=family,
-        source=source,
-        model=p.model(family),
-        steps=p.steps,
-        batch=p.batch,
-        window=p.window,
-        lr=p.lr,
-        eval_every=p.eval_every,
-        eval_items=p.eval_items,
-        ckpt_every=p.ckpt_every,
-        n_items=p.n_train,
-        seed=seed,
-    )
+    return RunConfig(family=family, source=source, steps=p.steps, window=p.window, n_items=p.n_train, seed=seed,
+                     **_prior_sizes(p, family))
+
+
+def _prior_sizes(p, family: str) -> dict:
+    """What the toy and the music priors of a profile share: model size, batch, schedule."""
+    return dict(model=p.model(family), batch=p.batch, lr=p.lr, eval_every=p.eval_every, eval_items=p.eval_items,
+                ckpt_every=p.ckpt_every)
 
 
 def finetune_config(parent: RunConfig, sigma: float, profile, noise_mode: str = "fixed") -> RunConfig:
@@ -376,6 +451,16 @@ def finetune_config(parent: RunConfig, sigma: float, profile, noise_mode: str = 
     p = profiles.get(profile)
     return parent.replace(sigma=float(sigma), parent=parent, noise_mode=noise_mode,
                           steps=p.finetune_steps, lr=parent.lr / 3, warmup=min(parent.warmup, 10))
+
+
+def separator_config(profile, seed: int = 0) -> RunConfig:
+    """The supervised Conv-TasNet baseline of a profile, trained on toy mixes (chapter 05)."""
+    from . import profiles
+
+    p = profiles.get(profile)
+    return RunConfig(family="convtasnet", source="mix", model=dict(p.tasnet), steps=p.tasnet_steps,
+                     batch=p.batch, window=p.window, lr=p.tasnet_lr, eval_every=p.eval_every,
+                     eval_items=p.eval_items, ckpt_every=p.ckpt_every, n_items=p.n_train, seed=seed)
 
 
 def toy_priors(profile, seed: int = 0, sigma: float = 0.0, noise_mode: str = "fixed",
@@ -392,4 +477,52 @@ def toy_priors(profile, seed: int = 0, sigma: float = 0.0, noise_mode: str = "fi
             if sigma:
                 cfg = finetune_config(cfg, sigma, profile, noise_mode=noise_mode)
             out[(family, source)] = get_prior(cfg, progress=progress)
+    return out
+
+
+def _music_data(p, music: str, progress: bool) -> dict:
+    """The data fields of a profile's music runs: dataset, music (identity + frames), data_root, n_items."""
+    root, _ = _music.music_source(p, music, progress=progress)
+    frames = _music.frame_settings(p)
+    n_frames = len(_music.song_names(root, "train")) * frames["frames_per_song"]
+    return dict(dataset="music", music={**_music.music_identity(root), "frames": frames}, data_root=str(root),
+                n_items=n_frames)
+
+
+def _music_config(p, family: str, source: str, seed: int, music_data: dict) -> RunConfig:
+    return RunConfig(family=family, source=source, steps=p.music_steps, window=p.music_window, seed=seed,
+                     **_prior_sizes(p, family), **music_data)
+
+
+def music_prior_config(profile, family: str, source: str, seed: int = 0, music: str = "auto",
+                       progress: bool = True) -> RunConfig:
+    """The noise-free music prior of ``family`` for the stem ``source`` at a profile (chapter 02).
+
+    ``music`` picks the data as :func:`sepnb.music.music_source` does
+    (``"auto"``, ``"musdb"`` or ``"standin"``; the stand-in is written on
+    first use). Model size, batch and schedule are the toy priors'; steps
+    and window are the profile's ``music_steps`` and ``music_window``; one
+    item per training frame (``n_items``).
+    """
+    from . import profiles
+
+    p = profiles.get(profile)
+    return _music_config(p, family, source, seed, _music_data(p, music, progress))
+
+
+def music_priors(profile, seed: int = 0, music: str = "auto", families=FAMILIES, progress: bool = True) -> dict:
+    """Every noise-free music prior of ``families`` at a profile, from the run store (chapter 02).
+
+    Returns ``{(family, stem): (model, history)}`` for the stems
+    ``sepnb.music.MUSIC_SOURCES``, trained on the data ``music`` picks (see
+    :func:`music_prior_config`).
+    """
+    from . import profiles
+
+    p = profiles.get(profile)
+    music_data = _music_data(p, music, progress)
+    out = {}
+    for family in families:
+        for source in _music.MUSIC_SOURCES:
+            out[(family, source)] = get_prior(_music_config(p, family, source, seed, music_data), progress=progress)
     return out

@@ -20,16 +20,6 @@ from sepnb.models import (
 
 
 # --------------------------------------------------------------------------- helpers
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is fastest, and it avoids torch's thread pool
-    stalling (100x slower steps seen) when another process holds the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def randomize(model, scale=0.2, seed=0):
     """Random weights everywhere (zero-initialised layers included); ActNorm marked initialised."""
     g = torch.Generator().manual_seed(seed)

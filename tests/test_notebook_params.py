@@ -14,6 +14,10 @@ from sepnb import paths
         ("03_noise", {"sigma": "loud"}, "sigma must be a number"),
         ("03_noise", {"noise_mode": "pink"}, "unknown noise_mode"),
         ("01_data", {"profile": "fast"}, "unknown profile 'fast'"),
+        ("01_data", {"music": "cd"}, "music"),
+        ("04_ood", {"music": "cd"}, "music"),
+        ("04_ood", {"sigma_wide": float("nan")}, "sigma must be finite"),
+        ("05_separation", {"profile": "fast"}, "unknown profile 'fast'"),
     ],
 )
 def test_bad_parameter_stops_in_first_cells(stem, params, message, tmp_path):

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from gaussian import Gauss
 
 from sepnb import data, ood, train
 
@@ -19,17 +20,6 @@ def test_auc_hand_checked_case():
     assert ood.auc(a, b) == pytest.approx(brute)
     with pytest.raises(ValueError):
         ood.auc([], [1.0])
-
-
-class Gauss(torch.nn.Module):
-    """A prior with a known density: iid N(mu, s^2) per sample."""
-
-    def __init__(self, mu, s):
-        super().__init__()
-        self.mu, self.s = torch.nn.Parameter(torch.tensor(float(mu))), float(s)
-
-    def log_prob(self, x):
-        return (-0.5 * ((x - self.mu) / self.s) ** 2 - math.log(self.s) - 0.5 * math.log(2 * math.pi)).sum(1)
 
 
 def test_cross_likelihood_shapes_labels_and_values():
@@ -85,3 +75,40 @@ def test_toy_priors_covers_every_family_and_source(tmp_path, monkeypatch):
     assert history["step"][-1] == 10  # the smoke profile's fine-tuning steps
     cfg = train.finetune_config(train.prior_config("smoke", "wavenet", "saw"), 0.01, "smoke")
     assert (train.run_dir(cfg) / "final.pt").exists() and (train.run_dir(cfg.parent) / "final.pt").exists()
+
+
+def test_add_test_noise_one_draw_scaled_and_clipped():
+    x = torch.zeros(3, 2, 50)
+    a, b = ood.add_test_noise(x, 0.01, seed=4), ood.add_test_noise(x, 0.02, seed=4)
+    assert torch.allclose(b, 2 * a)  # the same draw, scaled (no clipping at this level)
+    assert not torch.equal(a, ood.add_test_noise(x, 0.01, seed=5))
+    assert ood.add_test_noise(x, 0.0) is x
+    assert ood.add_test_noise(torch.full((2, 1, 500), 0.9), 1.0).abs().max() <= 1.0
+    with pytest.raises(ValueError, match="sigma"):
+        ood.add_test_noise(x, -0.1)
+
+
+def test_noise_grid_matches_cell_by_cell_and_analytic_gaussians():
+    # priors: N(mu_source, s^2) with s growing with the prior's noise level, like a fine-tuned prior
+    mus = {"lo": -0.5, "hi": 0.5}
+    prior_sets = {0.0: {k: Gauss(m, 0.05) for k, m in mus.items()},
+                  0.3: {k: Gauss(m, math.hypot(0.05, 0.3)) for k, m in mus.items()}}
+    windows = torch.stack([torch.full((6, 40), -0.5), torch.full((6, 40), 0.5)], dim=1)  # [n, 2, T]
+    grid = ood.noise_grid(prior_sets, windows, ["lo", "hi"], test_sigmas=[0.0, 0.3], seed=1, batch=4, progress=False)
+    assert grid.values.shape == (2, 2, 2, 2, 6)
+    assert grid.prior_sigmas == [0.0, 0.3] and grid.test_sigmas == [0.0, 0.3]
+    for a, ps in enumerate(prior_sets):
+        for b, ts in enumerate(grid.test_sigmas):
+            noisy = ood.add_test_noise(windows, ts, seed=1)
+            ref = ood.cross_likelihood(prior_sets[ps], {"lo": noisy[:, 0], "hi": noisy[:, 1]})
+            np.testing.assert_allclose(grid.cell(a, b).values, ref.values, rtol=1e-12)
+    m = grid.mean
+    # clean data: the narrow priors score their own source at the analytic density of N(mu, 0.05^2) at mu
+    assert m[0, 0, 0, 0] == pytest.approx(-math.log(0.05) - 0.5 * math.log(2 * math.pi))
+    # noisy data is far more likely under the prior that was widened for it than under the narrow one
+    assert m[1, 1, 0, 0] > m[0, 1, 0, 0] + 5
+    assert grid.aucs().shape == (2, 2, 2) and grid.own_prior_ranks_first().shape == (2, 2, 2)
+    js = grid.to_json()
+    assert js["axes"][:2] == ["prior_sigma", "test_sigma"] and np.isfinite(js["mean_loglik_per_sample"]).all()
+    with pytest.raises(ValueError, match="windows must be"):
+        ood.noise_grid(prior_sets, windows[:, :1], ["lo", "hi"], [0.0], progress=False)

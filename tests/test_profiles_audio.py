@@ -78,3 +78,13 @@ def test_results_file_keeps_other_runs(tmp_path, monkeypatch):
     path.write_text("[1, 2]")
     with pytest.raises(ValueError, match="not a sepnb results file"):
         paths.update_results("03_noise", "k", {})
+
+
+def test_music_sizes():
+    paper = profiles.get("paper")
+    assert (paper.standin["n_train"], paper.standin["n_test"], paper.music_frames) == (100, 50, 150)
+    for p in profiles.PROFILES.values():
+        assert set(p.standin) == {"n_train", "n_test", "seconds", "seed"}
+        frame = round(p.music_frame_seconds * p.sample_rate)
+        assert p.music_window <= frame and p.music_ood_length <= frame, p.name
+        assert p.standin["seconds"] >= p.music_frame_seconds

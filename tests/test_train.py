@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -160,3 +161,140 @@ def test_noise_modes():
 def test_bad_config(change, match):
     with pytest.raises(ValueError, match=match):
         tiny_config(**change)
+
+
+# --------------------------------------------------------------------------- music runs
+#: Keys of toy runs computed before music runs existed (hours of trained priors in runs/ are
+#: stored under them). If a profile's sizes change on purpose, these change with them.
+TOY_KEYS = {("book", "flow", "sine"): "97a91e60bee4", ("book", "wavenet", "saw"): "f23d0cd0d22c",
+            ("smoke", "wavenet", "sine"): "71fe64cdf465", ("paper", "flow", "saw"): "929cfda33e0a"}
+
+
+def test_toy_keys_are_unchanged_by_music_support():
+    for (profile, family, source), key in TOY_KEYS.items():
+        cfg = train.prior_config(profile, family, source)
+        assert cfg.key() == key, (profile, family, source)
+        assert "music" not in cfg.to_dict() and "data_root" not in cfg.to_dict()
+    parent = train.prior_config("book", "flow", "sine")
+    assert train.finetune_config(parent, 0.1, "book").key() == "0c9cc55ab136"
+    assert train.separator_config("book").key() == "81a5c81b69eb"
+
+
+FRAMES = dict(sample_rate=16000, frames_per_song=3, frame_seconds=1.0, mono="mean", normalize=None)
+STANDIN = {"kind": "standin", "standin": dict(n_train=2, n_test=1, seconds=3.0, seed=0, version=1), "frames": FRAMES}
+
+
+def music_config(music=STANDIN, **kw):
+    return tiny_config(**{"source": "bass", "dataset": "music", "music": music, "data_root": "/somewhere", **kw})
+
+
+def test_music_keys_cover_the_data_and_the_frames():
+    cfg = music_config()
+    assert cfg.key() == music_config(data_root="/elsewhere").key()  # where a stand-in lies is not what it is
+    assert "data_root" not in cfg.to_dict() and cfg.to_dict()["music"] == STANDIN
+    musdb = {"kind": "musdb", "root": "/data/musdb18", "frames": FRAMES}
+    variants = [
+        music_config(music={**STANDIN, "standin": {**STANDIN["standin"], "seconds": 4.0}}),
+        music_config(music={**STANDIN, "standin": {**STANDIN["standin"], "seed": 1}}),
+        music_config(music=musdb),
+        music_config(music={**musdb, "root": "/data/other-musdb18"}),
+        music_config(music={**STANDIN, "frames": {**FRAMES, "frames_per_song": 4}}),
+        music_config(music={**STANDIN, "frames": {**FRAMES, "mono": "left"}}),
+        music_config(music={**STANDIN, "frames": {**FRAMES, "normalize": "stem_peak"}}),
+        music_config(source="drums"),
+    ]
+    keys = [cfg.key()] + [v.key() for v in variants]
+    assert len(set(keys)) == len(keys)
+    assert train.run_dir(cfg).name.startswith("flow-bass-")
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [({"source": "sine"}, "unknown source 'sine' for dataset 'music'"), ({"music": None}, "needs music="),
+     ({"music": {"kind": "musdb", "frames": FRAMES}}, "music\\['root'\\]"),
+     ({"music": {"kind": "standin", "standin": {}, "frames": {"sample_rate": 16000}}}, "exactly"),
+     ({"window": 16001}, "frame length"), ({"dataset": "mus"}, "unknown dataset")],
+)
+def test_bad_music_config(change, match):
+    with pytest.raises(ValueError, match=match):
+        music_config(**change)
+
+
+def test_toy_config_refuses_music_fields():
+    with pytest.raises(ValueError, match="dataset='music'"):
+        tiny_config(music=STANDIN)
+    with pytest.raises(ValueError, match="unknown source 'bass' for dataset 'toy'"):
+        tiny_config(source="bass")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A data folder holding the smoke profile's stand-in (2 + 1 songs of 3 s, about 1 s to make)."""
+    from sepnb import music, profiles
+
+    folder = tmp_path_factory.mktemp("data")
+    music.make_standin(folder / "musdb-standin-smoke", **profiles.get("smoke").standin, progress=False)
+    return folder
+
+
+def test_music_windows_of_a_run(data_dir, monkeypatch):
+    monkeypatch.setenv("SEPNB_DATA", str(data_dir))
+    monkeypatch.delenv("MUSDB_PATH", raising=False)
+    cfg = train.music_prior_config("smoke", "wavenet", "vocals", progress=False)  # auto: the stand-in
+    assert cfg.dataset == "music" and cfg.data_root == str(data_dir / "musdb-standin-smoke")
+    assert cfg.music["kind"] == "standin" and cfg.n_items == 2 * 3  # one item per training frame
+    ds = train._windows(cfg, "train", cfg.n_items)
+    assert ds.split == "train" and len(ds.data.songs) == 2 and ds.batch([0, 5]).shape == (2, cfg.window)
+    test = train._windows(cfg, "test", 4)
+    assert test.data.subset == "test" and test.batch([0, 1, 2, 3]).shape == (4, cfg.window)
+    # a separator's windows hold all four stems
+    sep = cfg.replace(family="convtasnet", source="mix", model={})
+    assert train._windows(sep, "test", 2).batch([0, 1]).shape == (2, 4, cfg.window)
+
+
+def test_music_prior_trains_resumes_and_loads(data_dir, store, monkeypatch):
+    monkeypatch.setenv("SEPNB_DATA", str(data_dir))
+    cfg = train.music_prior_config("smoke", "flow", "drums", music="standin", progress=False)
+    cfg = cfg.replace(model=TINY["flow"], steps=6, ckpt_every=2, eval_every=3)
+    _, full = train.train(cfg, progress=False)
+    assert train.run_dir(cfg).name.startswith("flow-drums-")
+    assert json.loads((train.run_dir(cfg) / "config.json").read_text())["music"]["kind"] == "standin"
+    monkeypatch.setenv("SEPNB_RUNS", str(store / "second"))
+    _, part = train.train(cfg, progress=False, stop_after=3)
+    assert len(part["train"]) == 3 and (train.run_dir(cfg) / "checkpoint.pt").exists()
+    _, resumed = train.train(cfg, progress=False)
+    assert resumed["step"] == full["step"]
+    torch.testing.assert_close(torch.tensor(resumed["train"]), torch.tensor(full["train"]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.tensor(resumed["eval"]), torch.tensor(full["eval"]), rtol=1e-5, atol=1e-6)
+    model, loaded = train.get_prior(cfg, progress=False)  # finished: loaded, not trained again
+    assert loaded == resumed and not model.training
+
+
+def test_music_priors_and_where_the_data_come_from(data_dir, store, monkeypatch, tmp_path):
+    from sepnb import music
+
+    monkeypatch.setenv("SEPNB_DATA", str(data_dir))
+    monkeypatch.delenv("MUSDB_PATH", raising=False)
+    priors = train.music_priors("smoke", families=("wavenet",), progress=False)
+    assert list(priors) == [("wavenet", s) for s in music.MUSIC_SOURCES]
+    assert all(len(h["step"]) == 20 for _, h in priors.values())
+    standin_key = train.music_prior_config("smoke", "wavenet", "bass", progress=False).key()
+    # the same stand-in reached through MUSDB_PATH is the same data: same key, runs reused
+    monkeypatch.setenv("MUSDB_PATH", str(data_dir / "musdb-standin-smoke"))
+    assert train.music_prior_config("smoke", "wavenet", "bass", music="musdb", progress=False).key() == standin_key
+    # a musdb18-like folder (the stand-in's songs without its marker) is keyed by its path
+    fake = tmp_path / "musdb18"
+    for subset in ("train", "test"):
+        shutil.copytree(data_dir / "musdb-standin-smoke" / subset, fake / subset)
+    monkeypatch.setenv("MUSDB_PATH", str(fake))
+    cfg = train.music_prior_config("smoke", "wavenet", "bass", progress=False)  # auto: MUSDB_PATH
+    assert cfg.music["kind"] == "musdb" and cfg.music["root"] == str(fake.resolve()) and cfg.key() != standin_key
+    assert train._windows(cfg, "test", 2).batch([0, 1]).shape == (2, cfg.window)
+    assert not (fake / ".sepnb_cache").exists()  # musdb18's frame cache is kept under the data folder
+    assert list((data_dir / "musdb-cache").iterdir())
+
+
+def test_import_train_does_not_need_musdb():
+    code = "import sys, sepnb.train; print('musdb' in sys.modules or 'stempeg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,186 @@
+"""Langevin separation (chapter 05): a case with a known posterior, the schedule, guards, models."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from gaussian import Gauss
+
+from sepnb import models, separation
+
+
+def gaussian_posterior(mu, s, alphas, gamma, m):
+    """Per time sample: N(mean, cov) of (s_1..s_K) given m = sum a_k s_k + N(0, gamma^2)."""
+    mu, s, a = map(np.asarray, (mu, s, alphas))
+    precision = np.diag(1 / s**2) + np.outer(a, a) / gamma**2
+    cov = np.linalg.inv(precision)
+    return cov @ (mu / s**2 + a * m / gamma**2), cov
+
+
+def test_sgld_reproduces_the_analytic_gaussian_posterior():
+    mu, s, alphas, gamma, m = [0.4, -0.3, 0.1], [0.3, 0.2, 0.5], [0.5, 0.3, 0.2], 0.1, 0.25
+    priors = [Gauss(u, v) for u, v in zip(mu, s)]
+    mix = torch.full((2, 1500), m, dtype=torch.float64)  # every time sample is an independent chain
+    priors = [p.double() for p in priors]
+    out, trace = separation.separate(mix, priors, alphas=alphas, sigmas=[1.0], steps_per_sigma=1200,
+                                     delta=2e-3, gamma=gamma, seed=3, progress=False, return_trace=True)
+    mean, cov = gaussian_posterior(mu, s, alphas, gamma, m)
+    samples = out.permute(0, 2, 1).reshape(-1, 3).numpy()  # one draw per chain after 1200 steps
+    # mean: standard error ~ sqrt(var / 3000) < 0.006; discretisation bias of ULA is O(eta)
+    np.testing.assert_allclose(samples.mean(0), mean, atol=0.02)
+    # covariance: ULA inflates it by ~eta * lambda / 2 (< 5 % here); sampling error ~ 5 %
+    np.testing.assert_allclose(np.cov(samples.T), cov, rtol=0.15, atol=2e-3)
+    # the mix term pulls g(s) onto m: the residual ends near the posterior's, far below the start
+    assert trace.mix_error[-1].mean() < 0.2 * trace.mix_error[0].mean()
+    assert trace.log_prior.shape == (1200, 2, 3) and trace.sigma.shape == (1200,)
+
+
+def test_same_seed_same_result_and_other_seed_differs():
+    priors = [Gauss(0.1, 0.3), Gauss(-0.1, 0.3)]
+    mix = torch.zeros(3, 64)
+    kw = dict(sigmas=[0.5, 0.1], steps_per_sigma=5, delta=1e-3, progress=False)
+    a = separation.separate(mix, priors, seed=1, **kw)
+    assert a.shape == (3, 2, 64)
+    assert torch.equal(a, separation.separate(mix, priors, seed=1, **kw))
+    assert not torch.equal(a, separation.separate(mix, priors, seed=2, **kw))
+    assert separation.separate(mix[0], priors, seed=1, **kw).shape == (2, 64)
+
+
+def test_annealed_schedule_matches_its_formula():
+    sig = separation.annealed_sigmas(1.0, 0.01, 10)
+    assert len(sig) == 10 and sig[0] == pytest.approx(1.0) and sig[-1] == pytest.approx(0.01)
+    np.testing.assert_allclose(sig[1:] / sig[:-1], (0.01 / 1.0) ** (1 / 9))
+    eta = separation.step_sizes(sig, delta=3e-5)
+    np.testing.assert_allclose(eta, 3e-5 * sig**2 / 0.01**2)
+    assert eta[-1] == pytest.approx(3e-5) and eta[0] == pytest.approx(0.3)
+    assert list(separation.annealed_sigmas(1.0, 0.05, 1)) == [0.05]
+    with pytest.raises(ValueError, match="below"):
+        separation.annealed_sigmas(0.01, 1.0, 3)
+    with pytest.raises(ValueError, match="positive"):
+        separation.step_sizes([0.1, 0.0])
+
+
+def test_gamma_ties_to_sigma_per_level():
+    # flat priors: only the mix term acts; with gamma = sigma the pull per step is eta / sigma^2 = delta / sigma_L^2
+    class Flat(torch.nn.Module):
+        def log_prob(self, x):
+            return 0.0 * x.sum(1)
+
+    mix = torch.ones(1, 4000)
+    out, tr = separation.separate(mix, [Flat(), Flat()], sigmas=[0.2, 0.1], steps_per_sigma=200, delta=1e-3,
+                                  init="mix", seed=0, progress=False, return_trace=True)
+    assert tr.sigma[0] == 0.2 and tr.sigma[-1] == 0.1
+    # stationary residual variance of the mix direction is about gamma^2 * sum(a^2) / ... > 0 and small
+    assert 0 < tr.mix_error[-1, 0] < 0.05
+
+
+def test_divergence_is_a_clear_error_with_step_and_level():
+    class Explode(torch.nn.Module):
+        def log_prob(self, x):
+            return (1e30 * x**4).sum(1)
+
+    with pytest.raises(separation.LangevinDiverged, match=r"step \d+ of 6 .*sigma=0.1"):
+        separation.separate(torch.zeros(1, 16), [Explode()], sigmas=[0.1], steps_per_sigma=6, delta=1e-2,
+                            progress=False)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(mix=torch.full((1, 8), float("nan"))), "NaN"),
+        (dict(alphas=[0.5]), "alphas"),
+        (dict(init="zeros"), "init"),
+        (dict(gamma=-1.0), "gamma"),
+        (dict(sigmas=[]), "sigmas"),
+        (dict(mix=torch.zeros(1, 2, 8)), "shape"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(kw, match):
+    args = dict(mix=torch.zeros(1, 8), priors=[Gauss(0, 1), Gauss(0, 1)], progress=False)
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        separation.separate(**args)
+
+
+def test_noise_conditioned_prior_picks_the_nearest_level():
+    p = separation.NoiseConditionedPrior({0: Gauss(0, 0.1), 0.01: Gauss(0, 0.2), 0.129: Gauss(0, 0.3)})
+    assert p.level(None) == 0 and p.level(0.012) == 0.01 and p.level(0.1) == 0.129
+    with pytest.raises(KeyError, match="near"):
+        p.level(0.5)
+    x = torch.zeros(1, 10)
+    assert p.log_prob(x, sigma=0.129).item() == pytest.approx(Gauss(0, 0.3).log_prob(x).item())
+    # separate() passes the level to such priors
+    out = separation.separate(torch.zeros(1, 8), [p, p], sigmas=[0.129, 0.01], steps_per_sigma=2, progress=False)
+    assert out.shape == (1, 2, 8)
+
+
+def test_wavenet_smooth_log_prob_matches_exact_at_bin_centres_and_has_gradients():
+    torch.manual_seed(0)
+    net = models.WaveNet(n_layers=3, channels=8)
+    c = torch.randint(0, 256, (2, 50))
+    x = models.mu_law_decode(c)  # bin centres
+    torch.testing.assert_close(net.smooth_log_prob(x), net.log_prob(x), rtol=1e-4, atol=1e-3)
+    xr = (0.3 * torch.randn(2, 50)).clamp(-1, 1).requires_grad_(True)
+    (g,) = torch.autograd.grad(net.smooth_log_prob(xr).sum(), xr)
+    assert torch.isfinite(g).all() and (g.abs() > 0).float().mean() > 0.9
+    assert torch.autograd.grad(net.log_prob(xr).sum(), xr, allow_unused=True)[0] is None  # exact: no gradient
+
+
+def test_separate_runs_with_both_model_families_and_leaves_them_as_they_were():
+    torch.manual_seed(0)
+    flow = models.FloWaveNet(n_blocks=2, n_flows=2, n_layers=2, channels=8)
+    net = models.WaveNet(n_layers=3, channels=8)
+    flow.log_prob(0.1 * torch.randn(2, 64))  # data-dependent init
+    flow.train()
+    out, tr = separation.separate(0.1 * torch.randn(2, 64), [flow, net], sigmas=[0.1], steps_per_sigma=3,
+                                  progress=False, return_trace=True)
+    assert out.shape == (2, 2, 64) and np.isfinite(tr.log_prior).all()
+    assert flow.training and all(p.requires_grad for p in flow.parameters())
+
+
+def test_si_sdr_against_a_hand_computed_case():
+    from sepnb import metrics
+
+    t = torch.arange(1000, dtype=torch.float64)
+    r = torch.sin(0.05 * t)
+    e = torch.cos(0.05 * t) * 0.1  # orthogonal to r over whole periods, energy 1/100 of r's
+    q = torch.sign(torch.sin(0.13 * t + 1.0))  # nearly uncorrelated with r
+    ref = torch.stack([r, q])[None]
+    est = torch.stack([3 * r + e, q])[None]  # the scale 3 does not matter
+    got = metrics.si_sdr(ref, est)
+    alpha = (est[0, 0] @ r) / (r @ r)
+    by_hand = 10 * math.log10((alpha * r).pow(2).sum() / (est[0, 0] - alpha * r).pow(2).sum())
+    assert got[0, 0].item() == pytest.approx(by_hand) and got[0, 0].item() == pytest.approx(10 * math.log10(900), abs=0.05)
+    assert got[0, 1].item() > 100  # perfect estimate
+    # swapped estimates: low in the given order, recovered by the best permutation
+    swapped = est.flip(1)
+    assert metrics.si_sdr(ref, swapped).max() < -10
+    np.testing.assert_allclose(metrics.si_sdr(ref, swapped, permute=True).numpy(), got.numpy(), rtol=1e-6)
+    bss = metrics.bss_eval(ref, swapped, permute=True)
+    assert bss["perm"].tolist() == [[1, 0]] and (bss["sdr"] > 15).all()
+    with pytest.raises(ValueError, match="silent"):
+        metrics.si_sdr(torch.zeros(1, 2, 10), torch.ones(1, 2, 10))
+
+
+def test_clip_projects_every_iterate():
+    class Push(torch.nn.Module):  # a prior that pulls far outside [-1, 1]
+        def log_prob(self, x):
+            return -((x - 5.0) ** 2).sum(1)
+
+    out = separation.separate(torch.zeros(2, 32), [Push(), Push()], sigmas=[0.5], steps_per_sigma=50, delta=1e-2,
+                              clip=(-1, 1), progress=False)
+    assert out.abs().max() <= 1.0 and (out > 0.9).float().mean() > 0.5
+    with pytest.raises(ValueError, match="clip"):
+        separation.separate(torch.zeros(1, 8), [Push()], clip=(1, -1), progress=False)
+
+
+def test_bss_eval_in_the_given_order_and_short_signals():
+    from sepnb import metrics
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(2, 3, 200, generator=g, dtype=torch.float64)
+    est = ref + 0.01 * torch.randn(2, 3, 200, generator=g, dtype=torch.float64)
+    out = metrics.bss_eval(ref, est)  # 200 samples: the filter is cut to 50 taps
+    assert out["sdr"].shape == (2, 3) and (out["sdr"] > 20).all() and out["perm"].tolist() == [[0, 1, 2]] * 2
+    assert (metrics.bss_eval(ref, est.flip(1))["sdr"][:, [0, 2]] < 0).all()
