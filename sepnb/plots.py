@@ -235,5 +235,4 @@ def plot_noise_grid(means, prior_sigmas, test_sigmas, names, aucs=None, cmap: st
             if a == 0:
                 ax.set_ylabel(f"data {test_sigmas[b]:g}" if test_sigmas[b] else "data clean", fontsize=7)
     fig.text(0.01, 0.99, "rows: prior (" + ", ".join(names) + "); columns: test data", fontsize=7, va="top")
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
