@@ -41,8 +41,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, models, paths
+from . import data, models, parallel, paths
 from . import music as _music  # imports neither musdb nor ffmpeg (tested)
+from .lock import RunLock
 
 __all__ = [
     "RunConfig",
@@ -61,6 +62,9 @@ __all__ = [
     "separator_config",
     "music_prior_config",
     "music_priors",
+    "profile_runs",
+    "run_status",
+    "default_workers",
 ]
 
 FAMILIES = ("wavenet", "flow")
@@ -312,7 +316,100 @@ def _evaluate(model, x: torch.Tensor) -> float:
 
 
 # --------------------------------------------------------------------------- training
-def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None) -> tuple[torch.nn.Module, dict]:
+class _StepBatches(torch.utils.data.Dataset):
+    """The batch of step ``k`` (:func:`_train_batch`), or this rank's contiguous slice of it.
+
+    Served by a ``DataLoader`` over the step indices, so ``workers`` processes
+    can render batches ahead of a GPU while every batch stays the pure
+    function of ``(seed, k)`` it is on one CPU process.
+    """
+
+    def __init__(self, cfg: RunConfig, ds, rank: int = 0, world: int = 1):
+        self.cfg, self.ds, self.rank, self.world = cfg, ds, rank, world
+
+    def __len__(self) -> int:
+        return self.cfg.steps
+
+    def __getitem__(self, step: int) -> torch.Tensor:
+        x = _train_batch(self.cfg, self.ds, int(step))
+        if self.world > 1:
+            n = self.cfg.batch // self.world
+            x = x[self.rank * n:(self.rank + 1) * n].clone()
+        return x
+
+
+class _Loss(torch.nn.Module):
+    """``model.loss`` as a module's forward, so that DDP's gradient hooks see it; float32 out."""
+
+    def __init__(self, model: torch.nn.Module, bf16: bool):
+        super().__init__()
+        self.model, self.bf16 = model, bf16
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
+            loss = self.model.loss(x)
+        return loss.float()
+
+
+def default_workers(dev: torch.device | None = None) -> int:
+    """``DataLoader`` workers rendering training batches: ``$SEPNB_WORKERS``, else 0 on the CPU, 4 on CUDA."""
+    if os.environ.get("SEPNB_WORKERS"):
+        return int(os.environ["SEPNB_WORKERS"])
+    return 4 if (dev or device()).type == "cuda" else 0
+
+
+def _session(dev: torch.device, bf16: bool, world: int, workers: int, step: int) -> dict:
+    """What ran a stretch of training (the run's metadata; never part of its key)."""
+    import platform
+    import socket
+
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
+    return {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(), "device": dev.type,
+            "device_name": name, "precision": "bf16-autocast" if bf16 else "float32", "world_size": world,
+            "workers": workers, "torch": str(torch.__version__), "from_step": step, "to_step": step}
+
+
+def _write_meta(folder: Path, meta: dict) -> None:
+    tmp = folder / "meta.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, folder / "meta.json")
+
+
+def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None, workers: int | None = None,
+          bf16: bool = False, lock_timeout: float | None = None,
+          break_lock: bool = False) -> tuple[torch.nn.Module, dict]:
+    """Train (or resume) the run ``cfg`` under its lock and return ``(model, history)``.
+
+    The run's folder is locked while it trains (:class:`sepnb.lock.RunLock`;
+    ``lock_timeout``, ``break_lock``). ``workers``: ``DataLoader`` processes
+    rendering the batches (default :func:`default_workers`); the batches are
+    the same for any number. ``bf16``: bfloat16 autocast for the training
+    forward (CUDA only; held-out losses are float32).
+
+    Under ``torchrun`` (:mod:`sepnb.parallel`) every rank trains on its
+    slice of each step's batch; rank 0 takes the lock and writes the files.
+    Device, precision and world size of each stretch of training go to
+    ``meta.json`` (and to ``final.pt``), never into the key.
+    """
+    folder = run_dir(cfg)
+    world, main = parallel.world_size(), parallel.is_main()
+    if cfg.batch % world:
+        raise ValueError(f"batch {cfg.batch} of {folder.name} cannot be split evenly over {world} processes: "
+                         f"use a number of processes that divides {cfg.batch}")
+    if bf16 and device().type != "cuda":
+        raise ValueError("bf16 autocast is an option on CUDA only; on the CPU training runs in float32")
+    lock = RunLock(folder, timeout=lock_timeout, break_lock=break_lock) if main else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        return _train_locked(cfg, progress=progress and main, stop_after=stop_after, workers=workers, bf16=bf16)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None = None, workers: int | None = None,
+                  bf16: bool = False) -> tuple[torch.nn.Module, dict]:
     """Train (or resume) the run ``cfg`` and return ``(model, history)``.
 
     ``stop_after`` stops after that many steps of this call, leaving the
@@ -321,18 +418,25 @@ def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None) 
     from tqdm import tqdm
 
     folder = run_dir(cfg)
-    _check_config(folder, cfg)
+    rank, world, main = parallel.rank(), parallel.world_size(), parallel.is_main()
+    if main:
+        _check_config(folder, cfg)
+    parallel.barrier()
+    if not main:
+        _check_config(folder, cfg)
     ckpt_path = folder / "checkpoint.pt"
     dev = device()
+    workers = default_workers(dev) if workers is None else int(workers)
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.family, cfg.model).to(dev)
     if cfg.parent is not None:
-        parent_model, _ = get_prior(cfg.parent, progress=progress)
+        parent_model, _ = get_prior(cfg.parent, progress=progress, workers=workers, bf16=bf16)
         model.load_state_dict(parent_model.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, s))
     history = {"step": [], "train": [], "eval_step": [], "eval": []}
+    meta = {"sessions": []}
     step = 0
     if ckpt_path.exists():
         state = _load(ckpt_path)
@@ -341,22 +445,39 @@ def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None) 
         sched.load_state_dict(state["scheduler"])
         history = state["history"]
         step = int(state["step"])
+        meta = state.get("meta", meta)
+    session = _session(dev, bf16, world, workers, step)
+    meta["sessions"].append(session)
 
     ds = _windows(cfg, "train", cfg.n_items)
-    x_eval = _eval_batch(cfg)
+    x_eval = _eval_batch(cfg) if main else None
     if step == 0:
         # data-dependent initialisation (the flow's ActNorm) is part of "at initialisation":
-        # one forward in training mode on the first batch, before the first evaluation
+        # one forward in training mode on the first batch, before the first evaluation. Every
+        # rank runs it on the WHOLE first batch (not its slice), so it is identical everywhere.
         model.train()
         with torch.no_grad():
             model.loss(_train_batch(cfg, ds, 0).to(dev))
-        history["eval_step"].append(0)
-        history["eval"].append(_evaluate(model, x_eval))
+        if main:
+            history["eval_step"].append(0)
+            history["eval"].append(_evaluate(model, x_eval))
+    net = _Loss(model, bf16)
+    if parallel.is_distributed():
+        net = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[dev.index if dev.index is not None else torch.cuda.current_device()]
+            if dev.type == "cuda" else None)
+    loader = torch.utils.data.DataLoader(
+        _StepBatches(cfg, ds, rank, world), batch_size=None, sampler=range(step, cfg.steps), num_workers=workers,
+        pin_memory=dev.type == "cuda", prefetch_factor=4 if workers else None)
+    batches = iter(loader)
 
     def checkpoint():
+        session["to_step"] = step
         _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "scheduler": sched.state_dict(), "history": history, "step": step}, ckpt_path)
+                      "scheduler": sched.state_dict(), "history": history, "step": step, "meta": meta}, ckpt_path)
 
+    if main:
+        _write_meta(folder, meta)
     name = f"{cfg.family}/{cfg.source}" + (f" sigma={cfg.sigma:g}" if cfg.sigma else "")
     bar = tqdm(total=cfg.steps, initial=step, desc=name, disable=not progress, mininterval=5.0,
                unit="step", dynamic_ncols=False, ncols=90)
@@ -366,16 +487,17 @@ def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None) 
     history.setdefault("seconds", 0.0)  # wall time spent in training steps, over all resumptions
     while step < cfg.steps:
         t_step = time.perf_counter()
-        x = _train_batch(cfg, ds, step).to(dev)
-        loss = model.loss(x)
-        if not torch.isfinite(loss):
+        x = next(batches).to(dev, non_blocking=True)
+        loss = net(x)
+        reported = parallel.all_mean(loss.detach())  # the whole batch's mean loss, on every rank
+        if not torch.isfinite(reported):
             bar.close()
             raise TrainingDiverged(
-                f"{name}: loss is {float(loss.detach())} at step {step}; nothing was saved from this step, "
+                f"{name}: loss is {float(reported)} at step {step}; nothing was saved from this step, "
                 f"the last good checkpoint ({ckpt_path}) is kept. Lower lr or clip, or change the seed."
             )
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # under DDP the gradients are averaged over the ranks here, before clipping
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip, foreach=True)
         opt.step()
         sched.step()
@@ -383,20 +505,24 @@ def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None) 
         done_here += 1
         history["seconds"] += time.perf_counter() - t_step
         history["step"].append(step)
-        history["train"].append(float(loss.detach()))
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        history["train"].append(float(reported))
+        if main and (step % cfg.eval_every == 0 or step == cfg.steps):
             history["eval_step"].append(step)
             history["eval"].append(_evaluate(model, x_eval))
             bar.set_postfix_str(f"train {history['train'][-1]:.3f} eval {history['eval'][-1]:.3f} {unit}")
         bar.update(1)
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+        if main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
             checkpoint()
         if stop_after is not None and done_here >= stop_after and step < cfg.steps:
             bar.close()
             return model, history
     bar.close()
-    _save_atomic({"model": model.state_dict(), "history": history}, folder / "final.pt")
-    ckpt_path.unlink(missing_ok=True)
+    if main:
+        session["to_step"] = step
+        _save_atomic({"model": model.state_dict(), "history": history, "meta": meta}, folder / "final.pt")
+        _write_meta(folder, meta)
+        ckpt_path.unlink(missing_ok=True)
+    parallel.barrier()  # final.pt is there for every rank
     return model, history
 
 
@@ -416,13 +542,45 @@ def load_prior(cfg: RunConfig) -> tuple[torch.nn.Module, dict] | None:
     return model.to(device()).eval(), state["history"]
 
 
-def get_prior(cfg: RunConfig, progress: bool = True) -> tuple[torch.nn.Module, dict]:
-    """The prior ``cfg`` from the store: loaded if finished, else trained or resumed (chapter 02)."""
-    loaded = load_prior(cfg)
-    if loaded is not None:
-        return loaded
-    model, history = train(cfg, progress=progress)
-    return model.eval(), history
+def get_prior(cfg: RunConfig, progress: bool = True, lock_timeout: float | None = None, break_lock: bool = False,
+              **train_options) -> tuple[torch.nn.Module, dict]:
+    """The prior ``cfg`` from the store: loaded if finished, else trained or resumed (chapter 02).
+
+    Training holds the run's lock (:mod:`sepnb.lock`): a second process
+    asking for the same run waits for it (at most ``lock_timeout`` seconds)
+    and then loads what the first one finished. ``train_options`` go to
+    :func:`train` (``workers``, ``bf16``). Under ``torchrun`` rank 0 decides,
+    and every rank then loads or trains.
+    """
+    if not parallel.is_distributed():
+        loaded = load_prior(cfg)
+        if loaded is not None:
+            return loaded
+        with RunLock(run_dir(cfg), timeout=lock_timeout, break_lock=break_lock):
+            loaded = load_prior(cfg)  # another process may have finished it while we waited
+            if loaded is not None:
+                return loaded
+            model, history = train(cfg, progress=progress, **train_options)
+            return model.eval(), history
+    lock = None
+    try:
+        if parallel.is_main():
+            done = (run_dir(cfg) / "final.pt").exists()
+            if not done:
+                lock = RunLock(run_dir(cfg), timeout=lock_timeout, break_lock=break_lock).acquire()
+                done = (run_dir(cfg) / "final.pt").exists()
+        else:
+            done = None
+        if parallel.broadcast_object(done):
+            if lock is not None:
+                lock.release()
+                lock = None
+            return load_prior(cfg)
+        model, history = train(cfg, progress=progress, **train_options)
+        return model.eval(), history
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def prior_config(profile, family: str, source: str, seed: int = 0) -> RunConfig:
@@ -526,3 +684,77 @@ def music_priors(profile, seed: int = 0, music: str = "auto", families=FAMILIES,
         for source in _music.MUSIC_SOURCES:
             out[(family, source)] = get_prior(_music_config(p, family, source, seed, music_data), progress=progress)
     return out
+
+
+def _standin_music_data(p) -> dict:
+    """:func:`_music_data` of the profile's stand-in, without writing it (what the keys need is its parameters)."""
+    frames = _music.frame_settings(p)
+    params = {**p.standin, "version": _music._STANDIN_VERSION}
+    from . import paths as _paths
+
+    return dict(dataset="music", music={"kind": "standin", "standin": params, "frames": frames},
+                data_root=str(_paths.data_dir() / f"musdb-standin-{p.name}"),
+                n_items=int(p.standin["n_train"]) * frames["frames_per_song"])
+
+
+def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool = True) -> list[tuple[dict, RunConfig]]:
+    """Every run the chapters ask the store for at a profile, parents first: ``[(what, cfg)]``.
+
+    ``what`` holds the ``sepnb train`` options that name the run (``family``,
+    ``source``, ``sigma``, ``noise_mode``, ``music``, ``seed``). The runs are:
+    the 8 noise-free toy priors (chapter 02); their fine-tunes at every
+    ``profile.sigmas`` level, ``noise_mode="fixed"`` (chapters 03-05; chapter
+    03's default ``sigma`` is one of them); the 8 music priors on the data
+    ``music`` picks (chapter 02; the stand-in is not written to list them);
+    and the Conv-TasNet separator (chapter 05). Chapter 01 trains nothing.
+    """
+    from . import profiles
+
+    p = profiles.get(profile)
+    out = []
+    clean = {}
+    for family in FAMILIES:
+        for source in data.SOURCES:
+            clean[(family, source)] = cfg = prior_config(p, family, source, seed=seed)
+            out.append(({"family": family, "source": source, "seed": seed}, cfg))
+    for sigma in p.sigmas:
+        for family in FAMILIES:
+            for source in data.SOURCES:
+                out.append(({"family": family, "source": source, "sigma": float(sigma), "seed": seed},
+                            finetune_config(clean[(family, source)], sigma, p)))
+    if with_music:
+        _music.check_music_choice(music)
+        choice = ("musdb" if os.environ.get("MUSDB_PATH") else "standin") if music == "auto" else music
+        music_data = _standin_music_data(p) if choice == "standin" else _music_data(p, music, progress=False)
+        for family in FAMILIES:
+            for source in _music.MUSIC_SOURCES:
+                out.append(({"family": family, "source": source, "music": music, "seed": seed},
+                            _music_config(p, family, source, seed, music_data)))
+    out.append(({"family": "convtasnet", "source": "mix", "seed": seed}, separator_config(p, seed=seed)))
+    return out
+
+
+def run_status(cfg: RunConfig) -> tuple[str, str]:
+    """``(status, detail)`` of a run in the store: ``done``, ``partial`` (a checkpoint), ``locked`` or ``missing``.
+
+    ``locked`` means a process holds the run's lock now (``detail`` names it;
+    a lock whose process is gone reads ``stale lock``); a locked run may also
+    have a checkpoint, given in ``detail``.
+    """
+    from . import lock as _lock
+
+    folder = run_dir(cfg)
+    if (folder / "final.pt").exists():
+        return "done", ""
+    detail = ""
+    ckpt = folder / "checkpoint.pt"
+    if ckpt.exists():
+        try:
+            detail = f"checkpoint at step {int(_load(ckpt)['step'])}/{cfg.steps}"
+        except StoreError:
+            detail = "unreadable checkpoint"
+    info = _lock.read_lock(folder)
+    if info is not None:
+        what = f"stale lock ({_lock.describe(info)})" if _lock.is_stale(info) else f"by {_lock.describe(info)}"
+        return "locked", what + (f"; {detail}" if detail else "")
+    return ("partial", detail) if ckpt.exists() else ("missing", "")

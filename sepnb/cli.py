@@ -1,0 +1,232 @@
+"""The ``sepnb`` command: train one prior, list a profile's runs, run the benchmark, build the book.
+
+``sepnb train`` builds exactly the configuration a chapter asks the run store
+for (same key, so a notebook later loads what the command trained) and trains,
+resumes or loads it. See ``sepnb --help`` and ``sepnb train --help``, and the
+README's "Training from the command line".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+__all__ = ["main", "train_command", "config_from_args"]
+
+_TRAIN_EPILOG = """\
+examples:
+  sepnb train --profile smoke --family flow --source sine
+      the noise-free flow prior of the sine source at the smoke sizes (seconds on a CPU);
+      run it again and it loads the finished run instead of training it
+  sepnb train --profile book --family wavenet --source saw --sigma 0.129
+      the saw WaveNet fine-tuned at sigma 0.129 (chapter 03); trains its noise-free parent first if needed
+  sepnb train --profile book --family flow --source drums --music standin
+      a music prior (sources bass, drums, vocals, other) on the procedural stand-in for musdb18
+  sepnb train --profile book --family convtasnet
+      the supervised Conv-TasNet separator of chapter 05 (its source is "mix")
+  sepnb train --profile paper --all
+      every run the paper profile needs, with the command that trains each and whether it is
+      done, partial (a checkpoint), locked (training now) or missing: hand the commands to
+      other machines or a job scheduler; they can share one run store ($SEPNB_RUNS)
+  torchrun --nproc_per_node 4 -m sepnb train --profile paper --family flow --source sine
+      one prior on 4 GPUs (or 4 CPU processes) with PyTorch DDP: each step's batch is split
+      over the processes (the profile's batch must divide by their number)
+
+Several processes (or machines sharing a file system) may use one run store: a run being
+trained is locked (lock.json in its folder); another process asking for it waits and then
+loads it. A lock left by a killed process on this machine is taken over with a message; one
+of another machine is waited for (--break-lock takes it over if you know that process is gone).
+"""
+
+
+def _profiles():
+    from . import profiles
+
+    return sorted(profiles.PROFILES)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import data, profiles, train
+    from . import music as _music
+
+    top = argparse.ArgumentParser(
+        prog="sepnb",
+        description="The book's command line: train the priors of a profile (one command per run), "
+                    "measure throughput, build the book.",
+        epilog="Run `sepnb train --help` for training, with examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = top.add_subparsers(dest="command", metavar="{train,bench,book}")
+    sub.required = True
+    t = sub.add_parser(
+        "train", help="train, resume or load one prior (or list a profile's runs with --all)",
+        description="Train, resume or load one run of the run store: the prior a chapter asks for, by the same "
+                    "configuration (same key, same folder). Prints where the run is and its final held-out loss.",
+        epilog=_TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--profile", choices=_profiles(), default=profiles.default_name(), metavar="P",
+                   help=f"experiment size, one of {_profiles()} (default: $SEPNB_PROFILE or 'book': "
+                        f"{profiles.default_name()!r})")
+    t.add_argument("--family", choices=train.FAMILIES + train.SEPARATORS, metavar="F",
+                   help=f"model family, one of {list(train.FAMILIES + train.SEPARATORS)}")
+    t.add_argument("--source", metavar="S",
+                   help=f"the source the prior models: toy {list(data.SOURCES)}, music {list(_music.MUSIC_SOURCES)}; "
+                        f"'mix' (the default) for convtasnet")
+    t.add_argument("--sigma", type=float, default=0.0, metavar="X",
+                   help="fine-tune at this noise level (chapter 03; the chapters use the profile's sigmas, "
+                        "e.g. 0.01 0.027 0.077 0.129 0.359); 0 (default) is the noise-free prior")
+    t.add_argument("--noise-mode", choices=train.NOISE_MODES, default="fixed", metavar="M",
+                   help=f"how fine-tuning noises its inputs, one of {list(train.NOISE_MODES)} (default: fixed)")
+    t.add_argument("--music", choices=("auto", "musdb", "standin"), default="auto", metavar="M",
+                   help="music data for music sources: auto (musdb18 if $MUSDB_PATH is set, else the stand-in), "
+                        "musdb, standin (default: auto)")
+    t.add_argument("--seed", type=int, default=0, metavar="N", help="the run's seed (default: 0)")
+    t.add_argument("--all", action="store_true",
+                   help="list every run the profile's chapters need, its status and its command; trains nothing")
+    t.add_argument("--no-music", action="store_true", help="with --all: leave the music priors out")
+    t.add_argument("--runs", metavar="DIR", help="the run store (default: $SEPNB_RUNS, else runs/ in the repository)")
+    t.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up (exit 3) if another process still holds the run after this long (default: wait)")
+    t.add_argument("--break-lock", action="store_true",
+                   help="take over the run's lock even if another machine (or a live process) holds it")
+    t.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="DataLoader processes rendering training batches (default: $SEPNB_WORKERS, "
+                        "else 0 on the CPU, 4 on CUDA); the batches are the same for any number")
+    t.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for the training forward (CUDA only); likelihoods stay float32")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_parser("bench", help="throughput and memory of the priors (python -m sepnb.bench)", add_help=False)
+    sub.add_parser("book", help="execute the chapters and build the book (python -m sepnb.book)", add_help=False)
+    return top
+
+
+def config_from_args(args, parser=None):
+    """The :class:`sepnb.train.RunConfig` that ``sepnb train`` options name (the chapters' configuration)."""
+    from . import data, train
+    from . import music as _music
+
+    def fail(msg):
+        if parser is None:
+            raise ValueError(msg)
+        parser.error(msg)
+
+    if args.family is None:
+        fail("--family is required (or --all to list the runs): "
+             f"choose one of {list(train.FAMILIES + train.SEPARATORS)}")
+    if args.family in train.SEPARATORS:
+        if args.source not in (None, "mix"):
+            fail(f"--family {args.family} is a separator trained on mixes: --source must be 'mix' (or left out)")
+        if args.sigma:
+            fail(f"--sigma applies to priors, not to the separator {args.family}")
+        return train.separator_config(args.profile, seed=args.seed)
+    valid = list(data.SOURCES) + list(_music.MUSIC_SOURCES)
+    if args.source not in valid:
+        fail(f"--source must be one of {valid} for --family {args.family}, got {args.source!r}")
+    if args.sigma < 0 or args.sigma != args.sigma:
+        fail(f"--sigma must be a number >= 0, got {args.sigma}")
+    if args.source in _music.MUSIC_SOURCES:
+        cfg = train.music_prior_config(args.profile, args.family, args.source, seed=args.seed, music=args.music)
+    else:
+        cfg = train.prior_config(args.profile, args.family, args.source, seed=args.seed)
+    if args.sigma:
+        cfg = train.finetune_config(cfg, args.sigma, args.profile, noise_mode=args.noise_mode)
+    return cfg
+
+
+def train_command(what: dict, profile: str) -> str:
+    """The ``sepnb train`` command line of a run listed by :func:`sepnb.train.profile_runs`."""
+    cmd = ["sepnb", "train", "--profile", profile, "--family", what["family"]]
+    if what["family"] != "convtasnet":
+        cmd += ["--source", what["source"]]
+    if what.get("sigma"):
+        cmd += ["--sigma", f"{what['sigma']:g}"]
+    if what.get("noise_mode", "fixed") != "fixed":
+        cmd += ["--noise-mode", what["noise_mode"]]
+    if what.get("music", "auto") != "auto":
+        cmd += ["--music", what["music"]]
+    if what.get("seed"):
+        cmd += ["--seed", str(what["seed"])]
+    return shlex.join(cmd)
+
+
+def _list(args) -> int:
+    from . import paths, train
+
+    runs = train.profile_runs(args.profile, seed=args.seed, music=args.music, with_music=not args.no_music)
+    print(f"profile {args.profile!r}: {len(runs)} runs, store {paths.runs_dir()}")
+    if not args.no_music:
+        print("(music priors: on the data --music picks; the stand-in is written by the first music run)")
+    counts = {}
+    rows = []
+    for what, cfg in runs:
+        status, detail = train.run_status(cfg)
+        counts[status] = counts.get(status, 0) + 1
+        rows.append((status, train.run_dir(cfg).name, train_command(what, args.profile), detail))
+    width = max(len(r[1]) for r in rows)
+    print(f"{'status':8}  {'run folder':{width}}  command")
+    for status, folder, cmd, detail in rows:
+        print(f"{status:8}  {folder:{width}}  {cmd}" + (f"   # {detail}" if detail else ""))
+    print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    print("Fine-tunes train their noise-free parent first if it is missing; to spread the work, run the "
+          "noise-free priors first.")
+    return 0
+
+
+def _train(args, parser) -> int:
+    from . import parallel, paths, train
+    from .lock import LockTimeout
+
+    if args.all:
+        if parallel.is_main():
+            return _list(args)
+        return 0
+    distributed = parallel.init_from_env()
+    try:
+        cfg = config_from_args(args, parser)
+        world = parallel.world_size()
+        if cfg.batch % world:
+            parser.error(f"the {args.profile} profile's batch ({cfg.batch}) cannot be split over {world} processes: "
+                         f"use --nproc_per_node dividing {cfg.batch}")
+        if args.bf16 and train.device().type != "cuda":
+            parser.error("--bf16 needs CUDA (bf16 autocast is a GPU option); on the CPU training runs in float32")
+        folder = train.run_dir(cfg)
+        if parallel.is_main():
+            print(f"run {folder}" + (f" ({world} processes, DDP)" if distributed else ""), flush=True)
+        try:
+            model, history = train.get_prior(cfg, progress=not args.quiet, lock_timeout=args.lock_timeout,
+                                             break_lock=args.break_lock, workers=args.workers, bf16=args.bf16)
+        except LockTimeout as err:
+            print(f"sepnb: {err}", file=sys.stderr)
+            return 3
+        if parallel.is_main():
+            unit = "dB (-SI-SDR)" if cfg.family in train.SEPARATORS else "nats/sample"
+            if history.get("eval"):
+                print(f"final held-out loss {history['eval'][-1]:.4f} {unit} after {history['eval_step'][-1]} steps "
+                      f"({history.get('seconds', 0.0):.1f} s of training)")
+            print(f"done: {folder / 'final.pt'}", flush=True)
+        return 0
+    finally:
+        parallel.shutdown()
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        from . import bench
+
+        return bench.main(argv[1:])
+    if argv and argv[0] == "book":
+        from . import book
+
+        return book.main(argv[1:])
+    parser = _parser()
+    args = parser.parse_args(argv)
+    train_parser = parser._subparsers._group_actions[0].choices["train"]
+    if args.runs:
+        os.environ["SEPNB_RUNS"] = args.runs
+    return _train(args, train_parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
