@@ -1,0 +1,131 @@
+"""Data-parallel training with torchrun (gloo, 2 CPU processes) equals one process on the whole batch."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from sepnb import paths, train
+from tests.test_train import tiny_config
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+                                reason="torch.distributed with gloo is not available")
+
+WORKER = paths.ROOT / "tests" / "ddp_worker.py"
+
+
+@pytest.fixture(autouse=True)
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEPNB_RUNS", str(tmp_path / "ddp"))
+    return tmp_path / "ddp"
+
+
+def torchrun(spec: dict, store, **popen) -> subprocess.Popen:
+    env = {**os.environ, "SEPNB_RUNS": str(store), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(WORKER),
+           json.dumps(spec)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def finish(proc, timeout=120) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def final_state(cfg):
+    return torch.load(train.run_dir(cfg) / "final.pt", weights_only=True)
+
+
+def single_process(cfg, store, monkeypatch):
+    monkeypatch.setenv("SEPNB_RUNS", str(store / "single"))
+    torch.set_num_threads(1)
+    model, history = train.train(cfg, progress=False)
+    return model.state_dict(), history
+
+
+#: Parameters: the two runs sum the batch's gradients in another order (float32 rounding, ~1e-7
+#: relative); Adam divides each gradient by its own running size, so for a gradient near zero (the
+#: ActNorm scales right after their data-dependent initialisation) that rounding can move a parameter
+#: by up to one step's learning rate (here at most 4e-4). Measured: 3e-5. The test also checks that the
+#: parameters moved by far more than this tolerance, so that it can fail.
+ATOL = 1e-4
+
+
+def initial_weights(cfg):
+    """The weights before the first step (seeded init, then the flow's data-dependent ActNorm)."""
+    torch.manual_seed(cfg.seed)
+    model = train.build_model(cfg.family, cfg.model).train()
+    with torch.no_grad():
+        model.loss(train._train_batch(cfg, train._windows(cfg, "train", cfg.n_items), 0))
+    return model.state_dict()
+
+
+def assert_same(state, ref_weights, ref_history, cfg):
+    init = initial_weights(cfg)
+    moved = max(float((ref_weights[k] - v).abs().max()) for k, v in init.items() if v.is_floating_point())
+    assert moved > 10 * ATOL, f"training moved the parameters by only {moved}: the comparison cannot fail"
+    for name, ref in ref_weights.items():
+        torch.testing.assert_close(state["model"][name], ref, rtol=1e-4, atol=ATOL, msg=lambda m: f"{name}: {m}")
+    h = state["history"]
+    assert h["step"] == ref_history["step"] and h["eval_step"] == ref_history["eval_step"]
+    torch.testing.assert_close(torch.tensor(h["train"]), torch.tensor(ref_history["train"]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.tensor(h["eval"]), torch.tensor(ref_history["eval"]), rtol=1e-5, atol=1e-6)
+
+
+def test_two_processes_match_one_on_the_whole_batch(store, monkeypatch):
+    # batch 4 split 2 + 2; the flow's ActNorm is initialised from the whole first batch on both ranks
+    kws = [dict(family="flow", batch=4, steps=8, ckpt_every=4), dict(family="wavenet", batch=4, steps=8, ckpt_every=4)]
+    out = finish(torchrun({"configs": kws}, store))
+    assert "rank 0 of 2 done" in out and "rank 1 of 2 done" in out
+    for kw in kws:
+        cfg = tiny_config(**kw)
+        state = final_state(cfg)
+        assert state["meta"]["sessions"][-1]["world_size"] == 2
+        assert not (train.run_dir(cfg) / "checkpoint.pt").exists()
+        weights, history = single_process(cfg, store, monkeypatch)
+        monkeypatch.setenv("SEPNB_RUNS", str(store))
+        assert_same(state, weights, history, cfg)
+
+
+def test_killed_two_process_run_resumes_to_the_uninterrupted_result(store, monkeypatch):
+    kw = dict(family="flow", batch=4, steps=60, ckpt_every=5, window=64)
+    cfg = tiny_config(**kw)
+    ckpt = train.run_dir(cfg) / "checkpoint.pt"
+    pid_dir = store.parent / "pids"
+    pid_dir.mkdir()
+    proc = torchrun({"configs": [kw], "pid_dir": str(pid_dir)}, store, start_new_session=True)
+    deadline = time.time() + 90
+    while time.time() < deadline and not ckpt.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    # kill -9 torchrun and both ranks (torchrun starts each rank in a session of its own): nobody cleans up
+    os.killpg(proc.pid, signal.SIGKILL)
+    for f in pid_dir.glob("rank*.pid"):
+        try:
+            os.kill(int(f.read_text()), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    out, _ = proc.communicate()
+    assert ckpt.exists(), f"the 2-process run wrote no checkpoint before it was killed: {out[-3000:]}"
+    step_at_kill = torch.load(ckpt, weights_only=True)["step"]
+    assert 0 < step_at_kill < cfg.steps and not (train.run_dir(cfg) / "final.pt").exists()
+    assert (train.run_dir(cfg) / "lock.json").exists()  # the killed rank 0 could not release it
+    out = finish(torchrun({"configs": [kw]}, store))
+    assert "taking over the stale lock" in out
+    assert not (train.run_dir(cfg) / "lock.json").exists()
+    state = final_state(cfg)
+    sessions = state["meta"]["sessions"]
+    assert sessions[-1]["from_step"] == step_at_kill and sessions[-1]["world_size"] == 2
+    weights, history = single_process(cfg, store, monkeypatch)
+    assert_same(state, weights, history, cfg)
+
+
+def test_batch_that_does_not_split_is_refused(store):
+    out, _ = torchrun({"configs": [dict(family="flow", batch=3)]}, store).communicate(timeout=120)
+    assert "cannot be split evenly over 2 processes" in out
