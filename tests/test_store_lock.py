@@ -1,0 +1,113 @@
+"""The run store shared by many processes: a lock per run folder, waited for, released, taken over when stale."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from sepnb import lock, train
+from tests.test_train import tiny_config
+
+
+@pytest.fixture(autouse=True)
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEPNB_RUNS", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def write_lock(folder, host, pid, started=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / lock.LOCK_NAME).write_text(json.dumps({"host": host, "pid": pid, "started": started or time.time()}))
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_lock_is_exclusive_and_released(tmp_path):
+    folder = tmp_path / "run"
+    messages = []
+    with lock.RunLock(folder) as held:
+        info = lock.read_lock(folder)
+        assert info["host"] == socket.gethostname() and info["pid"] == os.getpid()
+        # a second taker (another process, as far as the file is concerned) times out, naming the holder
+        other = lock.RunLock(folder, timeout=0.3, poll=0.05, say=messages.append)
+        other.info = None
+        lock._HELD.clear()  # pretend to be another process: no re-entrancy
+        with pytest.raises(lock.LockTimeout, match=f"pid {os.getpid()}"):
+            other.acquire()
+        lock._HELD[str(held.path.resolve())] = 1
+    assert not (folder / lock.LOCK_NAME).exists()
+    assert any("is being trained by" in m for m in messages)
+
+
+def test_lock_released_when_training_fails(store, monkeypatch):
+    cfg = tiny_config()
+
+    def boom(*a, **k):
+        raise RuntimeError("crash inside training")
+
+    monkeypatch.setattr(train, "_train_locked", boom)
+    with pytest.raises(RuntimeError, match="crash inside training"):
+        train.get_prior(cfg, progress=False)
+    assert not (train.run_dir(cfg) / lock.LOCK_NAME).exists()
+
+
+def test_stale_lock_of_this_host_is_taken_over(store, capsys):
+    cfg = tiny_config(steps=4)
+    pid = dead_pid()
+    write_lock(train.run_dir(cfg), socket.gethostname(), pid)
+    assert train.run_status(cfg)[0] == "locked" and "stale" in train.run_status(cfg)[1]
+    train.get_prior(cfg, progress=False)
+    err = capsys.readouterr().err
+    assert "taking over the stale lock" in err and f"pid {pid}" in err
+    assert (train.run_dir(cfg) / "final.pt").exists() and not (train.run_dir(cfg) / lock.LOCK_NAME).exists()
+    assert train.run_status(cfg) == ("done", "")
+
+
+def test_lock_of_another_host_is_waited_for_then_broken_on_request(store, capsys):
+    cfg = tiny_config(steps=4)
+    write_lock(train.run_dir(cfg), "some-other-machine", 12345)
+    with pytest.raises(lock.LockTimeout, match="some-other-machine"):
+        train.get_prior(cfg, progress=False, lock_timeout=0.2)
+    assert "on another machine" in capsys.readouterr().err
+    assert not (train.run_dir(cfg) / "final.pt").exists()
+    train.get_prior(cfg, progress=False, break_lock=True)
+    assert "breaking the lock" in capsys.readouterr().err
+    assert (train.run_dir(cfg) / "final.pt").exists() and not (train.run_dir(cfg) / lock.LOCK_NAME).exists()
+
+
+def test_waiter_loads_what_the_holder_finished(store, capsys):
+    """A waiting process trains nothing: once the lock is gone it loads the finished run."""
+    cfg = tiny_config(steps=4)
+    folder = train.run_dir(cfg)
+    write_lock(folder, "some-other-machine", 1)
+    calls = []
+    real = train._train_locked
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    def finish_elsewhere():  # the "other machine" finishes the run, then releases its lock
+        time.sleep(0.5)
+        real(cfg, progress=False)
+        (folder / lock.LOCK_NAME).unlink()
+
+    t = threading.Thread(target=finish_elsewhere)
+    t.start()
+    try:
+        train._train_locked = counting
+        model, history = train.get_prior(cfg, progress=False)
+    finally:
+        train._train_locked = real
+        t.join()
+    assert calls == [] and history["step"][-1] == 4
+    assert "is being trained by host some-other-machine" in capsys.readouterr().err
