@@ -25,6 +25,12 @@ def store(tmp_path, monkeypatch):
     return tmp_path / "ddp"
 
 
+@pytest.fixture
+def on_cpu(monkeypatch):
+    """The in-process reference runs on the CPU, as the gloo ranks do (CUDA is hidden from them)."""
+    monkeypatch.setattr(train, "device", lambda: torch.device("cpu"))
+
+
 def torchrun(spec: dict, store, **popen) -> subprocess.Popen:
     env = {**os.environ, "SEPNB_RUNS": str(store), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
            "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -79,7 +85,7 @@ def assert_same(state, ref_weights, ref_history, cfg):
     torch.testing.assert_close(torch.tensor(h["eval"]), torch.tensor(ref_history["eval"]), rtol=1e-5, atol=1e-6)
 
 
-def test_two_processes_match_one_on_the_whole_batch(store, monkeypatch):
+def test_two_processes_match_one_on_the_whole_batch(store, monkeypatch, on_cpu):
     # batch 4 split 2 + 2; the flow's ActNorm is initialised from the whole first batch on both ranks
     kws = [dict(family="flow", batch=4, steps=8, ckpt_every=4), dict(family="wavenet", batch=4, steps=8, ckpt_every=4)]
     out = finish(torchrun({"configs": kws}, store))
@@ -95,7 +101,7 @@ def test_two_processes_match_one_on_the_whole_batch(store, monkeypatch):
 
 
 def test_killed_two_process_run_resumes_to_the_uninterrupted_result(store, monkeypatch):
-    kw = dict(family="flow", batch=4, steps=60, ckpt_every=5, window=64)
+    kw = dict(family="flow", batch=4, steps=30, ckpt_every=3, window=64)
     cfg = tiny_config(**kw)
     ckpt = train.run_dir(cfg) / "checkpoint.pt"
     pid_dir = store.parent / "pids"
@@ -122,10 +128,42 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_result(store, monke
     state = final_state(cfg)
     sessions = state["meta"]["sessions"]
     assert sessions[-1]["from_step"] == step_at_kill and sessions[-1]["world_size"] == 2
-    weights, history = single_process(cfg, store, monkeypatch)
-    assert_same(state, weights, history, cfg)
+    # the uninterrupted 2-process run: the same reductions in the same order, so the same numbers
+    finish(torchrun({"configs": [kw]}, store.parent / "uninterrupted"))
+    monkeypatch.setenv("SEPNB_RUNS", str(store.parent / "uninterrupted"))
+    ref = final_state(cfg)
+    for name, value in ref["model"].items():
+        torch.testing.assert_close(state["model"][name], value, rtol=1e-6, atol=1e-7, msg=lambda m: f"{name}: {m}")
+    assert state["history"]["train"] == ref["history"]["train"] and state["history"]["eval"] == ref["history"]["eval"]
 
 
 def test_batch_that_does_not_split_is_refused(store):
     out, _ = torchrun({"configs": [dict(family="flow", batch=3)]}, store).communicate(timeout=120)
     assert "cannot be split evenly over 2 processes" in out
+
+
+def test_dataloader_workers_give_the_same_run(store, monkeypatch, on_cpu):
+    """Batches rendered by DataLoader worker processes are those of the training process itself."""
+    cfg = tiny_config("flow", steps=6, ckpt_every=3)
+    torch.set_num_threads(1)
+    _, inline = train.train(cfg, progress=False, workers=0)
+    monkeypatch.setenv("SEPNB_RUNS", str(store / "workers"))
+    _, workers = train.train(cfg, progress=False, workers=2)
+    assert workers["train"] == inline["train"] and workers["eval"] == inline["eval"]
+    meta = json.loads((train.run_dir(cfg) / "meta.json").read_text())
+    assert meta["sessions"][-1]["workers"] == 2
+
+
+def test_bf16_is_refused_on_the_cpu(store, on_cpu):
+    with pytest.raises(ValueError, match="CUDA only"):
+        train.train(tiny_config(), progress=False, bf16=True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: bf16 autocast is a GPU option")
+def test_bf16_run_on_cuda_records_its_precision(store):
+    cfg = tiny_config("flow", steps=4)
+    _, history = train.train(cfg, progress=False, bf16=True)
+    assert all(torch.isfinite(torch.tensor(history["train"])))
+    state = torch.load(train.run_dir(cfg) / "final.pt", weights_only=True)
+    assert state["meta"]["sessions"][-1]["precision"] == "bf16-autocast"
+    assert state["meta"]["sessions"][-1]["device"] == "cuda"
