@@ -33,6 +33,7 @@ from pathlib import Path
 __all__ = ["RunLock", "LockTimeout", "read_lock", "lock_path", "describe", "is_stale", "LOCK_NAME"]
 
 LOCK_NAME = "lock.json"
+_UNREADABLE_AFTER = 60  # seconds: a lock file still not holding JSON by then was left by a crash
 _HELD: dict[str, int] = {}  # lock paths this process holds -> depth (re-entrancy)
 
 
@@ -154,6 +155,11 @@ class RunLock:
             info = read_lock(self.folder)
             if info is None:
                 continue  # released between our two looks
+            if info.get("unreadable") and time.time() - info["started"] > _UNREADABLE_AFTER:
+                self.say(f"sepnb: taking over the lock of {self.folder.name}: {self.path} has been unreadable "
+                         f"for over {_UNREADABLE_AFTER} s (its writer died while creating it)")
+                self._take_over(info)
+                continue
             if is_stale(info):
                 self.say(f"sepnb: taking over the stale lock of {self.folder.name} ({describe(info)}: that "
                          f"process is gone; its checkpoint, if any, is resumed)")

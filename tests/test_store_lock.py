@@ -111,3 +111,16 @@ def test_waiter_loads_what_the_holder_finished(store, capsys):
         t.join()
     assert calls == [] and history["step"][-1] == 4
     assert "is being trained by host some-other-machine" in capsys.readouterr().err
+
+
+def test_lock_left_half_written_is_taken_over(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    path = folder / lock.LOCK_NAME
+    path.write_text("")  # created, never filled: its writer died in between
+    old = time.time() - 120
+    os.utime(path, (old, old))
+    messages = []
+    with lock.RunLock(folder, timeout=5, poll=0.05, say=messages.append):
+        assert lock.read_lock(folder)["pid"] == os.getpid()
+    assert any("unreadable" in m for m in messages) and not path.exists()
