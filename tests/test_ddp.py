@@ -59,7 +59,7 @@ def single_process(cfg, store, monkeypatch):
 #: Parameters: the two runs sum the batch's gradients in another order (float32 rounding, ~1e-7
 #: relative); Adam divides each gradient by its own running size, so for a gradient near zero (the
 #: ActNorm scales right after their data-dependent initialisation) that rounding can move a parameter
-#: by up to one step's learning rate (here at most 4e-4). Measured: 3e-5. The test also checks that the
+#: by up to one step's learning rate (here at most 4e-4). Measured: 3e-5 after 8 steps, 1.5e-4 after 60. The test also checks that the
 #: parameters moved by far more than this tolerance, so that it can fail.
 ATOL = 1e-4
 
@@ -100,7 +100,7 @@ def test_two_processes_match_one_on_the_whole_batch(store, monkeypatch, on_cpu):
         assert_same(state, weights, history, cfg)
 
 
-def test_killed_two_process_run_resumes_to_the_uninterrupted_result(store, monkeypatch):
+def test_killed_two_process_run_resumes_to_the_uninterrupted_result(store, monkeypatch, on_cpu):
     kw = dict(family="flow", batch=4, steps=30, ckpt_every=3, window=64)
     cfg = tiny_config(**kw)
     ckpt = train.run_dir(cfg) / "checkpoint.pt"
@@ -128,18 +128,18 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_result(store, monke
     state = final_state(cfg)
     sessions = state["meta"]["sessions"]
     assert sessions[-1]["from_step"] == step_at_kill and sessions[-1]["world_size"] == 2
-    # the uninterrupted 2-process run: the same reductions in the same order, so the same numbers
-    finish(torchrun({"configs": [kw]}, store.parent / "uninterrupted"))
-    monkeypatch.setenv("SEPNB_RUNS", str(store.parent / "uninterrupted"))
-    ref = final_state(cfg)
-    for name, value in ref["model"].items():
-        torch.testing.assert_close(state["model"][name], value, rtol=1e-6, atol=1e-7, msg=lambda m: f"{name}: {m}")
-    assert state["history"]["train"] == ref["history"]["train"] and state["history"]["eval"] == ref["history"]["eval"]
+    # the uninterrupted run (one process on the whole batch, which the test above equates with two)
+    weights, history = single_process(cfg, store, monkeypatch)
+    assert_same(state, weights, history, cfg)
 
 
-def test_batch_that_does_not_split_is_refused(store):
-    out, _ = torchrun({"configs": [dict(family="flow", batch=3)]}, store).communicate(timeout=120)
-    assert "cannot be split evenly over 2 processes" in out
+def test_batch_that_does_not_split_is_refused(store, monkeypatch):
+    from sepnb import parallel
+
+    monkeypatch.setattr(parallel, "world_size", lambda: 2)  # as under torchrun --nproc_per_node 2
+    with pytest.raises(ValueError, match="cannot be split evenly over 2 processes"):
+        train.train(tiny_config(batch=3), progress=False)
+    assert not train.run_dir(tiny_config(batch=3)).exists()
 
 
 def test_dataloader_workers_give_the_same_run(store, monkeypatch, on_cpu):
