@@ -5,21 +5,33 @@ VENV   ?= .venv
 PROFILE ?= book
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sepnb-installed
+LOCK   := requirements.lock
+UV     := uv==0.13.8
 
-.PHONY: help setup test book notebooks sync bench clean
+.PHONY: help setup test book notebooks sync bench lock clean
 help:
 	@echo "make test       set up .venv if needed, then run pytest --nbval (unit tests + smoke notebooks)"
 	@echo "make book       set up .venv if needed, execute every notebook at PROFILE=$(PROFILE) into book/ and build _build/html"
 	@echo "make notebooks  re-execute notebooks/*.ipynb from their .py at the smoke profile (how they are saved)"
 	@echo "make sync       check that every notebooks/*.py and its .ipynb hold the same cells"
 	@echo "make bench      throughput and peak memory of the priors (python -m sepnb.bench)"
+	@echo "make lock       re-resolve $(LOCK) (the whole dependency tree, hashed) from pyproject.toml with uv"
 
+# The environment is installed from the lock file alone: every package of the tree pinned and
+# hash-checked (--require-hashes), nothing resolved at install time (--no-deps); then the
+# package itself, editable.
 setup: $(STAMP)
-$(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+$(STAMP): pyproject.toml $(LOCK)
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (3.11.5 or later) or run make PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e .
+	$(BIN)/python -m pip install --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --no-deps -e .
 	touch $(STAMP)
+
+lock: $(STAMP)
+	$(BIN)/python -m pip install -q $(UV)
+	$(BIN)/uv pip compile pyproject.toml --extra book --extra test --universal --python-version 3.11.5 \
+		--generate-hashes -o $(LOCK)
 
 test: $(STAMP)
 	$(BIN)/pytest --nbval

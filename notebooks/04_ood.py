@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 from myst_nb import glue
 
-from sepnb import data, ood, paths, plots, profiles, train
+from sepnb import checks, data, ood, paths, plots, profiles, prose, train
 from sepnb import music as musiclib
 
 plots.use_style()
@@ -48,6 +48,7 @@ seed = 0
 music = "auto"  # music data: auto (musdb18 if MUSDB_PATH is set, else the stand-in) | musdb | standin
 
 # %%
+checks.check_parameters("profile", "sigma_wide", "seed", "music", seed=seed)  # a misspelt or bad parameter stops here
 sigma_wide = ood.check_sigma(sigma_wide)
 musiclib.check_music_choice(music)
 P = profiles.get(profile)
@@ -107,7 +108,7 @@ disc = pd.DataFrame(
     index=list(data.SOURCES),
 )
 for f in FAMILIES:
-    glue(f"auc_{f}", float(fig3[f].aucs().mean()), display=False)
+    prose.glue_number(f"auc_{f}", float(fig3[f].aucs().mean()), decimals=2)
     glue(f"first_{f}", int(fig3[f].own_prior_ranks_first().sum()), display=False)
 disc.round(3)
 
@@ -136,7 +137,7 @@ compare = pd.concat(
     },
     names=["flow values", "prior"],
 )
-glue("authors_auc", float(authors.aucs().mean()), display=False)
+prose.glue_number("authors_auc", float(authors.aucs().mean()), decimals=2)
 compare.round(2)
 
 # %% [markdown]
@@ -208,12 +209,12 @@ matched = pd.DataFrame(
 for f in FAMILIES:
     diag = np.array([grid[f].aucs()[a, a].mean() for a in range(len(test_sigmas))])
     for a, v in enumerate(test_sigmas):
-        glue(f"matched_auc_{f}_{v:g}", float(diag[a]), display=False)
+        prose.glue_number(f"matched_auc_{f}_{v:g}", float(diag[a]), decimals=2)
     decayed = [v for v, d in zip(test_sigmas[1:], diag[1:]) if diag[0] - d > 0.05]
     glue(f"decay_onset_{f}", f"sigma = {decayed[0]:g}" if decayed else "no level of the grid", display=False)
     # the noise-free priors on noisy data, and the widest priors on clean data
-    glue(f"clean_prior_on_wide_{f}", float(grid[f].aucs()[0, -1].mean()), display=False)
-    glue(f"wide_prior_on_clean_{f}", float(grid[f].aucs()[-1, 0].mean()), display=False)
+    prose.glue_number(f"clean_prior_on_wide_{f}", float(grid[f].aucs()[0, -1].mean()), decimals=2)
+    prose.glue_number(f"wide_prior_on_clean_{f}", float(grid[f].aucs()[-1, 0].mean()), decimals=2)
 matched.round(3)
 
 # %% [markdown]
@@ -266,7 +267,7 @@ for label, models_ in (("noise-free", clean), (f"sigma={sigma_wide:g}", wide)): 
 table1 = pd.DataFrame(table1, index=list(data.SOURCES)).T.sort_index(level=0, sort_remaining=False)
 table1.index.names = ["input", "family", "prior"]
 glue("input_length", P.ood_length, display=False)
-table1.round(2)
+table1.round(1)
 
 # %% [markdown]
 # Inputs are {glue:text}`input_length` samples long; entries are mean
@@ -342,7 +343,7 @@ table1_music = pd.DataFrame(
 ).T
 table1_music.index.names = ["input", "family"]
 for f in FAMILIES:
-    glue(f"music_auc_{f}", float(fig3_music[f].aucs().mean()), display=False)
+    prose.glue_number(f"music_auc_{f}", float(fig3_music[f].aucs().mean()), decimals=2)
     glue(f"music_first_{f}", int(fig3_music[f].own_prior_ranks_first().sum()), display=False)
 glue("music_label_04", music_label, display=False)
 glue("music_items", len(music_test), display=False)
@@ -369,7 +370,7 @@ pd.DataFrame(
 # sample):
 
 # %%
-table1_music.round(2)
+table1_music.round(1)
 
 # %% [markdown]
 # ## The paper's claims, one by one
@@ -494,13 +495,13 @@ results_path = paths.update_results("04_ood", f"{P.name}/seed={seed}", out)
 print(f"wrote {results_path.name}")
 
 # %%
-glue("authors_diag", float(np.diag(authors.mean).mean()), display=False)
+prose.glue_number("authors_diag", float(np.diag(authors.mean).mean()), decimals=2)
 for f in FAMILIES:
     for key, start in (("zeros", "Tab. 1: zeros highly likely"), ("noise", f"Tab. 1: at sigma={sigma_wide:g} N(0, 0.5) more")):
         hit = claims[(claims.family == f) & claims.claim.str.startswith(start)]["agrees"]
         glue(f"verdict_{key}_{f}", "holds" if bool(hit.iloc[0]) else "does not hold", display=False)
-glue("paper_diag", float(np.diag(np.array(ood.PAPER_FIG3_FLOW)).mean()), display=False)
-glue("ours_diag", float(np.diag(fig3["flow"].mean).mean()), display=False)
+prose.glue_number("paper_diag", float(np.diag(np.array(ood.PAPER_FIG3_FLOW)).mean()), decimals=2)
+prose.glue_number("ours_diag", float(np.diag(fig3["flow"].mean).mean()), decimals=2)
 
 # %% [markdown]
 # ## Summary

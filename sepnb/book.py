@@ -28,7 +28,7 @@ from pathlib import Path
 
 from . import paths, profiles
 
-__all__ = ["chapters", "cell_differences", "execute_chapter", "save_notebook", "build", "main"]
+__all__ = ["chapters", "cell_differences", "execute_chapter", "save_notebook", "copy_static_assets", "build", "main"]
 
 KERNEL = "python3"
 #: Per-cell time limit when executing a chapter (seconds); the book profile trains priors.
@@ -162,6 +162,8 @@ def execute_chapter(stem: str, profile: str, parameters: dict | None = None) -> 
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    # No per-cell bar from papermill: the kernel writes one bar per prior trained (or per long
+    # computation) to this terminal (sepnb.progress), and nothing of it into the chapter.
     src = paths.NOTEBOOKS / f"{stem}.ipynb"
     out = paths.BOOK / f"{stem}.ipynb"
     running = paths.BOOK / f"{stem}.running.ipynb"
@@ -171,7 +173,7 @@ def execute_chapter(stem: str, profile: str, parameters: dict | None = None) -> 
     try:
         pm.execute_notebook(
             str(src), str(running), parameters=params, kernel_name=KERNEL,
-            cwd=str(paths.NOTEBOOKS), progress_bar=True, execution_timeout=CELL_TIMEOUT,
+            cwd=str(paths.NOTEBOOKS), progress_bar=False, execution_timeout=CELL_TIMEOUT,
         )
     except PapermillExecutionError as err:
         os.replace(running, failed)
@@ -190,6 +192,49 @@ def execute_chapter(stem: str, profile: str, parameters: dict | None = None) -> 
     running.unlink()
     failed.unlink(missing_ok=True)
     return seconds
+
+
+#: The git-ignored folder that ``_config.yml`` names as ``html_static_path``.
+VENDOR = "_vendor"
+#: What the book uses of MathJax 3's ``es5`` folder: the component ``mathjax_path``
+#: names, and what it loads on demand (TeX extensions, fonts, menu, accessibility).
+_MATHJAX_PARTS = ("tex-mml-chtml.js", "input", "output", "ui", "a11y", "sre", "adaptors")
+
+
+def copy_static_assets(root: Path | None = None) -> Path:
+    """Copy MathJax 3 from the pip package ``django-static-mathjax`` into ``<root>/_vendor/mathjax``.
+
+    The built pages then load MathJax (and its fonts) from ``_static/mathjax``
+    instead of a CDN, so that equations render offline. Does nothing when the
+    same version is already there. Returns the folder.
+    """
+    import importlib.metadata
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec("mathjax")  # django-static-mathjax's import name; nothing is imported
+    pkg = list(spec.submodule_search_locations or ()) if spec else []
+    src = Path(pkg[0]) / "static" / "mathjax" / "es5" if pkg else None
+    if src is None or not (src / _MATHJAX_PARTS[0]).is_file():
+        raise BookError("MathJax 3 was not found: install the pinned `django-static-mathjax` "
+                        "(`.venv/bin/pip install -e .`); the book serves MathJax itself, not from a CDN")
+    version = importlib.metadata.version("django-static-mathjax")
+    dest = (root or paths.ROOT) / VENDOR / "mathjax"
+    stamp = dest / "VERSION.txt"
+    if stamp.is_file() and stamp.read_text().strip() == version:
+        return dest
+    tmp = dest.with_name(f".mathjax-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for part in _MATHJAX_PARTS:
+            (shutil.copytree if (src / part).is_dir() else shutil.copy2)(src / part, tmp / part)
+        (tmp / "VERSION.txt").write_text(f"{version}\n")
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
 
 
 def build(profile: str, only: list[str] | None = None, execute: bool = True) -> None:
@@ -218,6 +263,7 @@ def build(profile: str, only: list[str] | None = None, execute: bool = True) -> 
             print(f"[{i}/{len(stems)}] {stem} done in {seconds:.0f} s", flush=True)
             timings[stem] = {"profile": profile, "seconds": round(seconds, 1)}
             _write_json(timings_path, timings)
+    copy_static_assets()  # MathJax, served with the book (no CDN)
     print("building the HTML with jupyter-book (warnings are errors) ...", flush=True)
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb), "build", str(paths.ROOT), "--warningiserror", "--keep-going"]

@@ -478,7 +478,7 @@ class MusicFrames:
         progress: bool = True,
         reader: str | None = None,
     ):
-        from tqdm.auto import tqdm
+        from .progress import bar as progress_bar
 
         if subset not in ("train", "test"):
             raise ValueError(f"unknown subset {subset!r}: use 'train' or 'test'")
@@ -542,7 +542,8 @@ class MusicFrames:
         self.skipped: list[tuple[str, str]] = []
         self.songs: list[str] = []
         chunks, starts = [], []
-        for name in tqdm(names, desc=f"{self.root.name}/{subset}", unit="song", disable=not progress):
+        for name in progress_bar(iterable=names, desc=f"{self.root.name}/{subset}", unit="song",
+                                 disable=not progress):
             try:
                 audio, song_starts = self._load_song(name)
             except _BadSong as bad:
@@ -934,7 +935,7 @@ def make_standin(root, n_train: int = 10, n_test: int = 5, seconds: float = 30.0
     the defaults (15 songs of 30 s) take about 380 MB.
     """
     import soundfile as sf
-    from tqdm.auto import tqdm
+    from .progress import bar as progress_bar
 
     n_train = _check_int(n_train, "n_train", 1)
     n_test = _check_int(n_test, "n_test", 1)
@@ -980,7 +981,7 @@ def make_standin(root, n_train: int = 10, n_test: int = 5, seconds: float = 30.0
     (root / "README.txt").write_text(_standin_readme(params))
     _write_json_atomic(marker, meta)
     scratch = root / ".standin-tmp"
-    for subset, k in tqdm(todo, desc="stand-in songs", unit="song", disable=not progress):
+    for subset, k in progress_bar(iterable=todo, desc="stand-in songs", unit="song", disable=not progress):
         audio, desc = _standin_song(seed, k, seconds)
         tmp = scratch / f"{names[k]}.{os.getpid()}"
         if tmp.exists():

@@ -203,7 +203,7 @@ def noise_grid(prior_sets: dict, windows: torch.Tensor, sources, test_sigmas, se
     noised at each of ``test_sigmas`` by :func:`add_test_noise` (one draw,
     scaled). Every prior scores all test levels and sources in one pass.
     """
-    from tqdm.auto import tqdm
+    from .progress import bar as progress_bar
 
     sources, test_sigmas = list(sources), [check_sigma(s, allow_zero=True) for s in test_sigmas]
     prior_sigmas = [check_sigma(s, allow_zero=True) for s in prior_sets]
@@ -216,7 +216,8 @@ def noise_grid(prior_sets: dict, windows: torch.Tensor, sources, test_sigmas, se
             test_data[(b, s)] = noisy[:, j]
     n = windows.shape[0]
     values = np.empty((len(prior_sigmas), len(test_sigmas), len(sources), len(sources), n))
-    bar = tqdm(total=len(prior_sigmas) * len(sources), desc="Figure 4 grid", disable=not progress)
+    bar = progress_bar(total=len(prior_sigmas) * len(sources), desc="Figure 4 grid", unit="prior",
+                       disable=not progress)
     for a, ps in enumerate(prior_sets):
         for i, p in enumerate(sources):
             r = cross_likelihood({p: prior_sets[ps][p]}, test_data, batch=batch)

@@ -42,6 +42,7 @@ __all__ = [
     "annealed_sigmas",
     "step_sizes",
     "differentiable_log_prob",
+    "prior_device",
     "separate",
     "BASIS",
 ]
@@ -140,15 +141,34 @@ def _score(prior, x: torch.Tensor, sigma: float) -> torch.Tensor:
     return differentiable_log_prob(prior)(x)
 
 
+def _modules(priors) -> list:
+    """The torch modules behind ``priors`` (models, or the models of a :class:`NoiseConditionedPrior`)."""
+    out = []
+    for p in priors:
+        if isinstance(p, torch.nn.Module):
+            out.append(p)
+        elif hasattr(p, "modules") and callable(p.modules):
+            out.extend(m for m in p.modules() if isinstance(m, torch.nn.Module))
+    return out
+
+
+def prior_device(priors, default: torch.device | str = "cpu") -> torch.device:
+    """The device the priors' parameters live on (``default`` for parameter-free priors).
+
+    Priors on different devices are an error that says so: the sampler moves
+    the mix to the priors, it does not move the priors.
+    """
+    devices = {q.device for m in _modules(priors) for q in m.parameters()}
+    if len(devices) > 1:
+        raise ValueError(f"the priors live on different devices {sorted(map(str, devices))}; "
+                         "move them to one (e.g. model.to(sepnb.train.device()))")
+    return devices.pop() if devices else torch.device(default)
+
+
 @contextlib.contextmanager
 def _frozen(priors):
     """Evaluation mode, no parameter gradients (only the input's); restored afterwards."""
-    modules = []
-    for p in priors:
-        if isinstance(p, torch.nn.Module):
-            modules.append(p)
-        elif hasattr(p, "modules") and callable(p.modules):
-            modules.extend(p.modules())
+    modules = _modules(priors)
     state = [(m, m.training, [q.requires_grad for q in m.parameters()]) for m in modules]
     try:
         for m in modules:
@@ -212,13 +232,16 @@ def separate(
     starts at the mix). ``clip=(lo, hi)`` projects every iterate onto
     ``[lo, hi]`` (projected Langevin dynamics): a WaveNet's density is zero
     outside [-1, 1], and without it the sources can drift apart without
-    bound along the directions the mix does not see. Deterministic given ``seed``. With ``return_trace``
+    bound along the directions the mix does not see. Deterministic given ``seed`` (the noise
+    is drawn on the CPU, so the same seed gives the same draws on any device). The
+    computation runs on the priors' device (:func:`prior_device`; the mix is moved there)
+    and the sources are returned on the mix's device. With ``return_trace``
     also returns a :class:`Trace`. A non-finite iterate raises
     :class:`LangevinDiverged` naming the step and noise level.
     """
     import time
 
-    from tqdm.auto import tqdm
+    from .progress import bar as progress_bar
 
     if not isinstance(mix, torch.Tensor) or not mix.is_floating_point():
         raise ValueError(f"mix must be a floating-point torch.Tensor, got {type(mix).__name__}")
@@ -246,7 +269,9 @@ def separate(
         if not lo < hi:
             raise ValueError(f"clip must be (lo, hi) with lo < hi, got {clip!r}")
 
-    dev = m.device
+    out_device = m.device
+    dev = prior_device(priors, default=m.device)
+    m = m.to(dev)  # the computation runs where the priors live; the result comes back to the mix's device
     a = alphas.to(dev, m.dtype)[None, :, None]  # [1, K, 1]
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
 
@@ -262,7 +287,7 @@ def separate(
     log_prior = np.empty((n_steps, B, K))
     mix_error = np.empty((n_steps, B))
     t0 = time.perf_counter()
-    bar = tqdm(total=n_steps, desc="Langevin", disable=not progress)
+    bar = progress_bar(total=n_steps, desc="Langevin", unit="step", disable=not progress)
     with _frozen(priors):
         step = 0
         for level, (sigma, eta) in enumerate(zip(sigmas, etas)):
@@ -290,7 +315,7 @@ def separate(
                 step += 1
                 bar.update()
     bar.close()
-    out = s.detach()
+    out = s.detach().to(out_device)
     out = out[0] if single else out
     if return_trace:
         return out, Trace(trace_sigma, log_prior, mix_error, time.perf_counter() - t0)

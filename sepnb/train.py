@@ -86,9 +86,27 @@ class TrainingDiverged(FloatingPointError):
     """The loss became NaN or Inf; the last good checkpoint is kept."""
 
 
+DEVICE_ENV = "SEPNB_DEVICE"
+
+
 def device() -> torch.device:
-    """CUDA when available, else the CPU; nothing in sepnb hard-codes a device."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """Where priors train and run: ``$SEPNB_DEVICE`` if set (``cpu``, ``cuda``, ``cuda:1``), else
+    CUDA when available, else the CPU. Nothing in sepnb hard-codes a device (chapter 02)."""
+    want = os.environ.get(DEVICE_ENV, "").strip()
+    if not want:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(want)
+    except RuntimeError as err:
+        raise ValueError(f"{DEVICE_ENV}={want!r} is not a device ({err}); use cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"{DEVICE_ENV}={want!r}: sepnb runs on cpu or cuda devices")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{DEVICE_ENV}={want!r} but torch sees no CUDA device; unset it to use the CPU")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{DEVICE_ENV}={want!r} but torch sees {torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 
 @dataclass(frozen=True)
@@ -415,7 +433,7 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
     ``stop_after`` stops after that many steps of this call, leaving the
     checkpoint (used by the tests to simulate an interruption).
     """
-    from tqdm import tqdm
+    from .progress import bar as progress_bar
 
     folder = run_dir(cfg)
     rank, world, main = parallel.rank(), parallel.world_size(), parallel.is_main()
@@ -479,8 +497,8 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
     if main:
         _write_meta(folder, meta)
     name = f"{cfg.family}/{cfg.source}" + (f" sigma={cfg.sigma:g}" if cfg.sigma else "")
-    bar = tqdm(total=cfg.steps, initial=step, desc=name, disable=not progress, mininterval=5.0,
-               unit="step", dynamic_ncols=False, ncols=90)
+    bar = progress_bar(total=cfg.steps, initial=step, desc=name, disable=not progress, mininterval=5.0,
+                       unit="step")
     unit = "dB (-SI-SDR)" if cfg.family in SEPARATORS else "nats/sample"
     model.train()
     done_here = 0

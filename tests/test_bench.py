@@ -1,8 +1,40 @@
-"""The benchmark's measuring code runs and reports sane figures (not a timing test)."""
+"""The benchmark reports only what it measured, labels numbers from elsewhere, and never
+divides one by the other (issue 10). Not a timing test: sizes are tiny, or the timings faked."""
 
+import datetime
+import json
 import math
+import re
 
-from sepnb import bench
+import pytest
+
+from sepnb import bench, data, music, profiles
+
+# Fake measured throughputs: every ratio against an external figure is then known in advance.
+FAKE = {"wavenet-smoke": (11_764.0, 36_442.0), "flow-smoke": (19_312.0, 83_111.0)}
+
+
+def _fake_measure(case, steps=5, warmup=2, compile=False):
+    name = next(k for k, c in bench.CASES.items() if c is case)
+    train, logp = FAKE[name]
+    return {"config": {"family": case["family"], "model": dict(case["model"]), "batch": case["batch"],
+                       "window": case["window"], "profile": case.get("profile"), "dtype": "float32",
+                       "compiled": compile},
+            "params": 1234, "step_s": case["batch"] * case["window"] / train, "train_samples_per_s": train,
+            "logp_samples_per_s": logp, "peak_mem_mb": 321.0, "peak_mem_kind": "peak RSS of the process",
+            "device": "cpu", "threads": 1, "timed_steps": steps, "warmup_steps": warmup}
+
+
+@pytest.fixture
+def faked_run(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(bench, "measure", _fake_measure)
+    path = tmp_path / "bench.json"
+    assert bench.main(["--cases", *FAKE, "--in-process", "--json", str(path)]) == 0
+    return capsys.readouterr().out, json.loads(path.read_text())
+
+
+def _external_figures():
+    return [v for r in bench.EXTERNAL["rows"].values() for v in (r["train_samples_per_s"], r["logp_samples_per_s"])]
 
 
 def test_measure_reports_positive_finite_throughput():
@@ -11,11 +43,102 @@ def test_measure_reports_positive_finite_throughput():
                         steps=1, warmup=0)
     for key in ("train_samples_per_s", "logp_samples_per_s", "peak_mem_mb"):
         assert math.isfinite(row[key]) and row[key] > 0, key
-    assert row["params"] > 0 and row["batch"] == 2
+    assert row["params"] > 0 and row["config"]["batch"] == 2 and row["config"]["model"]["kernel_size"] == 3
 
 
-def test_every_profile_and_reference_has_a_case():
+def test_every_profile_has_a_case_and_no_case_is_named_after_a_reference():
     for name in ("smoke", "book", "paper"):
+        p = profiles.get(name)
         for family in ("wavenet", "flow"):
-            assert f"{family}-{name}" in bench.CASES
-    assert set(bench.REFERENCE) <= set(bench.CASES)
+            case = bench.CASES[f"{family}-{name}"]
+            assert case["model"] == p.model(family) and (case["batch"], case["window"]) == (p.batch, p.window)
+    assert not set(bench.EXTERNAL["rows"]) & set(bench.CASES)
+
+
+def test_measured_table_holds_no_external_figure_and_external_ones_are_labelled(faked_run):
+    out, _ = faked_run
+    measured_at, external_at = out.index("MEASURED on this machine"), out.index("NOT MEASURED HERE")
+    assert measured_at < external_at
+    measured, external = out[measured_at:external_at], out[external_at:]
+    for v in _external_figures():
+        assert f"{v:,}" not in measured and f"{v:,}" in external, v
+    for label in ("date:", "machine:", "settings:", "source:", "KERNEL 3", "not comparable"):
+        assert label in external, label
+    assert "kernel size 2" in external  # the mismatch with what is measured here is spelt out
+
+
+def test_no_ratio_against_external_figures_is_printed(faked_run):
+    out, _ = faked_run
+    # leave out the lines that describe the machine: version strings hold arbitrary decimals
+    text = "\n".join(line for line in out.splitlines() if not line.lstrip().startswith(("machine:", "date:")))
+    ratios = set()
+    for train, logp in FAKE.values():
+        for m in (train, logp):
+            for e in _external_figures():
+                for r in (m / e, e / m):
+                    ratios |= {f"{r:.2f}", f"{r:.1f}", f"{100 * r:.0f}%"}
+    for r in ratios:
+        assert not re.search(rf"(?<![\d.]){re.escape(r)}(?![\d])", text), r
+    assert not re.search(r"\d\s*[x×](?![\s\d])", text)  # no "1.5x", "2×"
+    assert not re.search(r"speed-?up|\bvs\.?\b", text, re.I)
+
+
+def test_json_keeps_measured_and_external_apart_and_records_the_machine(faked_run):
+    _, doc = faked_run
+    assert {"measured", "external"} <= set(doc)
+    measured = doc["measured"]
+    assert set(measured["rows"]) == set(FAKE)
+    externals = set(_external_figures())
+    for row in measured["rows"].values():
+        assert not any("ref" in k or "external" in k for k in row)
+        assert not externals & {v for v in row.values() if isinstance(v, (int, float))}
+        assert {"family", "model", "batch", "window", "dtype"} <= set(row["config"])
+    m = measured["machine"]
+    for key in ("cpu_model", "logical_cpus", "torch", "torch_threads", "torch_cpu_capability", "device"):
+        assert m[key] not in (None, ""), key
+    assert datetime.datetime.fromisoformat(measured["date"]).tzinfo is not None
+    ext = doc["external"]
+    assert ext["comparable_with_measured"] is False
+    assert ext["date"] and ext["machine"] and ext["caveats"]
+    assert all(r["config"] and r["implementation"] for r in ext["rows"].values())
+    assert all("KERNEL 3" in r["config"] for k, r in ext["rows"].items() if "wavenet" in k)
+
+
+def test_estimate_follows_the_stated_formula():
+    p = profiles.get("paper")
+    rows = {"wavenet-paper": {"train_samples_per_s": 10_000.0, "device": "cpu"},
+            "flow-paper": {"train_samples_per_s": 5_000.0, "device": "cpu"}}
+    est = bench.paper_estimate(rows, "paper", devices=4)
+    steps = (len(data.SOURCES) * (p.steps + len(p.sigmas) * p.finetune_steps)
+             + len(music.MUSIC_SOURCES) * p.music_steps)
+    want = steps * p.batch * p.window * (1 / 10_000 + 1 / 5_000) / 3600  # music_window == window at paper
+    assert p.music_window == p.window
+    assert est["hours_1_device"] == pytest.approx(want)
+    assert est["hours_4_devices_ideal"] == pytest.approx(want / 4)
+    assert "ideal" in est["ideal_scaling_note"] and est["formula"] == bench.FORMULA
+
+
+def test_profile_option_measures_that_profile_and_estimates(tmp_path, capsys):
+    path = tmp_path / "b.json"
+    assert bench.main(["--profile", "smoke", "--steps", "1", "--warmup", "0", "--devices", "3", "--in-process",
+                       "--json", str(path), "--no-external"]) == 0
+    out = capsys.readouterr().out
+    assert bench.FORMULA in out and "IDEAL data-parallel" in out and "NOT MEASURED" not in out
+    doc = json.loads(path.read_text())
+    assert set(doc["measured"]["rows"]) == {"wavenet-smoke", "flow-smoke"} and "external" not in doc
+    assert doc["estimate"]["hours_1_device"] > 0
+    assert doc["estimate"]["hours_3_devices_ideal"] == pytest.approx(doc["estimate"]["hours_1_device"] / 3)
+
+
+def test_a_case_runs_in_its_own_process():
+    row = bench._run_isolated("wavenet-smoke", steps=1, warmup=0)  # what make bench does for every case
+    assert row["timed_steps"] == 1 and row["warmup_steps"] == 0 and row["train_samples_per_s"] > 0
+    assert row["config"]["model"] == profiles.get("smoke").model("wavenet")
+
+
+def test_help_is_readable(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "--profile" in out and "ideal data-parallel" in out and "no ratio" in out

@@ -18,6 +18,12 @@ from sepnb import paths
         ("04_ood", {"music": "cd"}, "music"),
         ("04_ood", {"sigma_wide": float("nan")}, "sigma must be finite"),
         ("05_separation", {"profile": "fast"}, "unknown profile 'fast'"),
+        # a misspelt name is an error naming the valid ones, not a warning and a run at the defaults
+        ("03_noise", {"sigmaa": 0.3}, "unknown parameter 'sigmaa' (did you mean 'sigma'?)"),
+        ("02_models", {"sede": 1}, "this chapter takes profile, seed, music"),
+        ("03_noise", {"seed": -1}, "seed must be >= 0"),
+        ("01_data", {"seed": "1"}, "seed must be an integer"),
+        ("05_separation", {"seed": 1.5}, "seed must be an integer"),
     ],
 )
 def test_bad_parameter_stops_in_first_cells(stem, params, message, tmp_path):
