@@ -30,6 +30,9 @@ import sys
 import time
 from pathlib import Path
 
+
+from . import progress as _progress
+
 __all__ = ["RunLock", "LockTimeout", "read_lock", "lock_path", "describe", "is_stale", "LOCK_NAME"]
 
 LOCK_NAME = "lock.json"
@@ -104,7 +107,7 @@ class RunLock:
         self.timeout = timeout
         self.break_lock = break_lock
         self.poll = poll
-        self.say = say or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.say = say or _progress.say  # the terminal, never a notebook's output
         self.info = None
         self.waited = False  # whether another process held the lock when we asked
 

@@ -24,7 +24,7 @@ import io
 import os
 import sys
 
-__all__ = ["bar", "ENV_VAR", "MODES"]
+__all__ = ["bar", "say", "ENV_VAR", "MODES"]
 
 ENV_VAR = "SEPNB_PROGRESS"
 MODES = ("terminal", "off", "notebook")
@@ -45,9 +45,9 @@ def _terminal_stream():
     if _terminal is None:
         try:
             fd = os.dup(sys.stderr.fileno())  # in a kernel: the fd the kernel was started with
-            _terminal = open(fd, "w", buffering=1, encoding="utf-8", errors="replace")
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-            _terminal = open(os.devnull, "w")
+            return sys.stderr  # no file descriptor behind it (a test's capture): write where it points
+        _terminal = open(fd, "w", buffering=1, encoding="utf-8", errors="replace")
     return _terminal
 
 
@@ -62,3 +62,12 @@ def bar(total=None, desc: str | None = None, *, initial: int = 0, unit: str = "i
     stream = sys.stderr if mode == "notebook" else _terminal_stream()
     return tqdm(total=total, desc=desc, initial=initial, unit=unit, disable=disable, file=stream,
                 mininterval=mininterval, dynamic_ncols=False, ncols=90, **kwargs)
+
+
+def say(message: str) -> None:
+    """One line for the person at the terminal (a run waiting for a lock, a stale lock taken over)."""
+    mode = _mode()
+    if mode == "off":
+        return
+    stream = sys.stderr if mode == "notebook" else _terminal_stream()
+    print(message, file=stream, flush=True)

@@ -15,6 +15,12 @@ from tests.test_train import tiny_config
 
 
 @pytest.fixture(autouse=True)
+def _messages_on_stderr(monkeypatch):
+    # lock messages go to the terminal (sepnb.progress); here to sys.stderr, where capsys reads them
+    monkeypatch.setenv("SEPNB_PROGRESS", "notebook")
+
+
+@pytest.fixture(autouse=True)
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("SEPNB_RUNS", str(tmp_path / "runs"))
     return tmp_path / "runs"
