@@ -217,7 +217,7 @@ def copy_static_assets(root: Path | None = None) -> Path:
     src = Path(pkg[0]) / "static" / "mathjax" / "es5" if pkg else None
     if src is None or not (src / _MATHJAX_PARTS[0]).is_file():
         raise BookError("MathJax 3 was not found: install the pinned `django-static-mathjax` "
-                        "(`.venv/bin/pip install -e .`); the book serves MathJax itself, not from a CDN")
+                        "(`make setup` installs it from requirements.lock); the book serves MathJax itself, not from a CDN")
     version = importlib.metadata.version("django-static-mathjax")
     dest = (root or paths.ROOT) / VENDOR / "mathjax"
     stamp = dest / "VERSION.txt"
