@@ -52,6 +52,8 @@ def test_resume_after_kill_9(store):
     script = textwrap.dedent(
         f"""
         import sys; sys.path.insert(0, {str(paths.ROOT)!r})
+        import torch
+        torch.set_num_threads({torch.get_num_threads()})  # as this process: same reductions, same numbers
         from sepnb import train
         from tests.test_train import tiny_config
         train.train(tiny_config("flow", steps=200, ckpt_every=5, window=64), progress=False)
