@@ -20,6 +20,7 @@ the terminal may be out of sight).
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import sys
@@ -48,6 +49,7 @@ def _terminal_stream():
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             return sys.stderr  # no file descriptor behind it (a test's capture): write where it points
         _terminal = open(fd, "w", buffering=1, encoding="utf-8", errors="replace")
+        atexit.register(_terminal.close)
     return _terminal
 
 
