@@ -1,6 +1,5 @@
 """Data-parallel training with torchrun (gloo, 2 CPU processes) equals one process on the whole batch."""
 
-import contextlib
 import json
 import os
 import signal
@@ -50,22 +49,10 @@ def final_state(cfg):
     return torch.load(train.run_dir(cfg) / "final.pt", weights_only=True)
 
 
-@contextlib.contextmanager
-def one_thread():
-    """One torch thread, like each DDP worker; the process's own setting is restored afterwards
-    (later tests, and subprocesses that must match this process, rely on it)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def single_process(cfg, store, monkeypatch):
     monkeypatch.setenv("SEPNB_RUNS", str(store / "single"))
-    with one_thread():
-        model, history = train.train(cfg, progress=False)
+    torch.set_num_threads(1)
+    model, history = train.train(cfg, progress=False)
     return model.state_dict(), history
 
 
@@ -158,10 +145,10 @@ def test_batch_that_does_not_split_is_refused(store, monkeypatch):
 def test_dataloader_workers_give_the_same_run(store, monkeypatch, on_cpu):
     """Batches rendered by DataLoader worker processes are those of the training process itself."""
     cfg = tiny_config("flow", steps=6, ckpt_every=3)
-    with one_thread():
-        _, inline = train.train(cfg, progress=False, workers=0)
-        monkeypatch.setenv("SEPNB_RUNS", str(store / "workers"))
-        _, workers = train.train(cfg, progress=False, workers=2)
+    torch.set_num_threads(1)
+    _, inline = train.train(cfg, progress=False, workers=0)
+    monkeypatch.setenv("SEPNB_RUNS", str(store / "workers"))
+    _, workers = train.train(cfg, progress=False, workers=2)
     assert workers["train"] == inline["train"] and workers["eval"] == inline["eval"]
     meta = json.loads((train.run_dir(cfg) / "meta.json").read_text())
     assert meta["sessions"][-1]["workers"] == 2
