@@ -49,11 +49,20 @@ def final_state(cfg):
     return torch.load(train.run_dir(cfg) / "final.pt", weights_only=True)
 
 
-def single_process(cfg, store, monkeypatch):
-    monkeypatch.setenv("SEPNB_RUNS", str(store / "single"))
-    torch.set_num_threads(1)
-    model, history = train.train(cfg, progress=False)
-    return model.state_dict(), history
+def single_process(kw: dict, store):
+    """The reference: one process on the whole batch, one thread like each rank, on the CPU.
+
+    It runs in a subprocess so that this process keeps its thread count: changing it here trips
+    torch's MKL batched-solve bug in later tests (see sepnb.metrics).
+    """
+    script = ("import json, sys, torch; torch.set_num_threads(1); from sepnb import train; "
+              "from tests.test_train import tiny_config; train.train(tiny_config(**json.loads(sys.argv[1])), progress=False)")
+    env = {**os.environ, "SEPNB_RUNS": str(store / "single"), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(kw)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = torch.load(store / "single" / train.run_dir(tiny_config(**kw)).name / "final.pt", weights_only=True)
+    return state["model"], state["history"]
 
 
 #: Parameters: the two runs sum the batch's gradients in another order (float32 rounding, ~1e-7
@@ -95,8 +104,7 @@ def test_two_processes_match_one_on_the_whole_batch(store, monkeypatch, on_cpu):
         state = final_state(cfg)
         assert state["meta"]["sessions"][-1]["world_size"] == 2
         assert not (train.run_dir(cfg) / "checkpoint.pt").exists()
-        weights, history = single_process(cfg, store, monkeypatch)
-        monkeypatch.setenv("SEPNB_RUNS", str(store))
+        weights, history = single_process(kw, store)
         assert_same(state, weights, history, cfg)
 
 
@@ -129,7 +137,7 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_result(store, monke
     sessions = state["meta"]["sessions"]
     assert sessions[-1]["from_step"] == step_at_kill and sessions[-1]["world_size"] == 2
     # the uninterrupted run (one process on the whole batch, which the test above equates with two)
-    weights, history = single_process(cfg, store, monkeypatch)
+    weights, history = single_process(kw, store)
     assert_same(state, weights, history, cfg)
 
 
@@ -145,7 +153,6 @@ def test_batch_that_does_not_split_is_refused(store, monkeypatch):
 def test_dataloader_workers_give_the_same_run(store, monkeypatch, on_cpu):
     """Batches rendered by DataLoader worker processes are those of the training process itself."""
     cfg = tiny_config("flow", steps=6, ckpt_every=3)
-    torch.set_num_threads(1)
     _, inline = train.train(cfg, progress=False, workers=0)
     monkeypatch.setenv("SEPNB_RUNS", str(store / "workers"))
     _, workers = train.train(cfg, progress=False, workers=2)
