@@ -47,8 +47,7 @@ from pathlib import Path
 
 import torch
 
-from . import data, paths, profiles, train
-from .music import MUSIC_SOURCES
+from . import paths, profiles, train
 
 __all__ = ["CASES", "EXTERNAL", "measure", "machine_info", "paper_estimate", "main"]
 
@@ -266,27 +265,22 @@ FORMULA = ("hours = sum over the profile's prior-training runs of steps x batch 
            "/ (measured training samples/s of the run's family) / 3600")
 
 
-def profile_runs(profile) -> list[dict]:
+def run_groups(profile) -> list[dict]:
     """The prior-training runs a profile's book build needs, grouped (what, family, runs, steps, batch, window).
 
-    Toy priors (chapter 02) and their fine-tuning at every noise level (chapters 03-05) from
-    :mod:`sepnb.train`'s own configs; music priors (chapter 02) from the profile's music fields.
-    The Conv-TasNet baseline, likelihood evaluation and separation are not counted.
+    The runs are :func:`sepnb.train.profile_runs` (the chapters' own configurations: toy priors,
+    their fine-tunes at every noise level, the music priors); the Conv-TasNet baseline,
+    likelihood evaluation and separation are not counted.
     """
-    p = profiles.get(profile)
-    groups = []
-    for family in train.FAMILIES:
-        clean = [train.prior_config(p, family, s) for s in data.SOURCES]
-        tuned = [train.finetune_config(c, sigma, p) for c in clean for sigma in p.sigmas]
-        for what, cfgs in (("toy, noise-free", clean), ("toy, fine-tuned at each sigma", tuned)):
-            shapes = {(c.steps, c.batch, c.window) for c in cfgs}
-            assert len(shapes) == 1, shapes
-            (steps, batch, window), = shapes
-            groups.append(dict(what=what, family=family, runs=len(cfgs), steps=steps, batch=batch, window=window))
-        # music priors: sepnb.train._music_config (steps=music_steps, window=music_window, the toy batch)
-        groups.append(dict(what="music, noise-free", family=family, runs=len(MUSIC_SOURCES), steps=p.music_steps,
-                           batch=p.batch, window=p.music_window))
-    return groups
+    groups: dict[tuple, int] = {}
+    for _, cfg in train.profile_runs(profile, music="standin"):  # sizes only: the stand-in is not written
+        if cfg.family not in train.FAMILIES:
+            continue
+        what = "music, noise-free" if cfg.dataset == "music" else \
+            "toy, fine-tuned at each sigma" if cfg.sigma else "toy, noise-free"
+        key = (what, cfg.family, cfg.steps, cfg.batch, cfg.window)
+        groups[key] = groups.get(key, 0) + 1
+    return [dict(what=w, family=f, runs=n, steps=st, batch=b, window=win) for (w, f, st, b, win), n in groups.items()]
 
 
 def paper_estimate(rows: dict, profile="paper", devices: int = 8) -> dict:
@@ -302,7 +296,7 @@ def paper_estimate(rows: dict, profile="paper", devices: int = 8) -> dict:
         if row is None:
             raise KeyError(f"the estimate needs the measured case {family}-{p.name}")
         rate[family], device = row["train_samples_per_s"], row["device"]
-    groups = profile_runs(p)
+    groups = run_groups(p)
     for g in groups:
         g["samples"] = g["runs"] * g["steps"] * g["batch"] * g["window"]
         g["train_samples_per_s"] = rate[g["family"]]

@@ -185,11 +185,10 @@ def _train(args, parser) -> int:
     try:
         cfg = config_from_args(args, parser)
         world = parallel.world_size()
-        if cfg.batch % world:
-            parser.error(f"the {args.profile} profile's batch ({cfg.batch}) cannot be split over {world} processes: "
-                         f"use --nproc_per_node dividing {cfg.batch}")
-        if args.bf16 and train.device().type != "cuda":
-            parser.error("--bf16 needs CUDA (bf16 autocast is a GPU option); on the CPU training runs in float32")
+        try:
+            train.check_training_options(cfg, bf16=args.bf16)  # the checks train() makes, as usage errors
+        except ValueError as err:
+            parser.error(str(err))
         folder = train.run_dir(cfg)
         if parallel.is_main():
             print(f"run {folder}" + (f" ({world} processes, DDP)" if distributed else ""), flush=True)
@@ -200,7 +199,7 @@ def _train(args, parser) -> int:
             print(f"sepnb: {err}", file=sys.stderr)
             return 3
         if parallel.is_main():
-            unit = "dB (-SI-SDR)" if cfg.family in train.SEPARATORS else "nats/sample"
+            unit = train.loss_unit(cfg)
             if history.get("eval"):
                 print(f"final held-out loss {history['eval'][-1]:.4f} {unit} after {history['eval_step'][-1]} steps "
                       f"({history.get('seconds', 0.0):.1f} s of training)")

@@ -92,12 +92,17 @@ def is_stale(info: dict) -> bool:
         and info["pid"] > 0 and not _pid_alive(info["pid"])
 
 
+def _same_holder(a: dict | None, b: dict) -> bool:
+    """Whether the lock ``a`` read now is still the lock ``b`` (same host, pid and start)."""
+    return a is not None and all(a.get(k) == b.get(k) for k in ("host", "pid", "started"))
+
+
 class RunLock:
     """``with RunLock(folder): ...`` holds ``folder``'s lock for the block (see the module's docstring).
 
     ``timeout``: seconds to wait (``None``: for ever). ``break_lock``: take
     over a lock of another host, or of a live process. ``poll``: seconds
-    between looks at the lock. ``say``: where messages go (default: stderr).
+    between looks at the lock. ``say``: where messages go (default: the terminal, sepnb.progress.say).
     """
 
     def __init__(self, folder, timeout: float | None = None, break_lock: bool = False, poll: float = 1.0,
@@ -141,7 +146,7 @@ class RunLock:
         os.close(fd)
         try:
             now = read_lock(self.folder)
-            if now is not None and all(now.get(k) == old.get(k) for k in ("host", "pid", "started")):
+            if _same_holder(now, old):
                 self.path.unlink(missing_ok=True)
         finally:
             breaker.unlink(missing_ok=True)
@@ -196,7 +201,7 @@ class RunLock:
         if self.info is None:
             return
         now = read_lock(self.folder)
-        if now is not None and all(now.get(k) == self.info.get(k) for k in ("host", "pid", "started")):
+        if _same_holder(now, self.info):
             self.path.unlink(missing_ok=True)
         self.info = None
 

@@ -65,6 +65,8 @@ __all__ = [
     "profile_runs",
     "run_status",
     "default_workers",
+    "check_training_options",
+    "loss_unit",
 ]
 
 FAMILIES = ("wavenet", "flow")
@@ -393,6 +395,21 @@ def _write_meta(folder: Path, meta: dict) -> None:
     os.replace(tmp, folder / "meta.json")
 
 
+def check_training_options(cfg: RunConfig, bf16: bool = False) -> None:
+    """A ValueError, before anything is written, for a batch the processes cannot share or bf16 off CUDA."""
+    world = parallel.world_size()
+    if cfg.batch % world:
+        raise ValueError(f"batch {cfg.batch} of {run_dir(cfg).name} cannot be split evenly over {world} processes: "
+                         f"use a number of processes that divides {cfg.batch}")
+    if bf16 and device().type != "cuda":
+        raise ValueError("bf16 autocast is an option on CUDA only; on the CPU training runs in float32")
+
+
+def loss_unit(cfg: RunConfig) -> str:
+    """The unit of a run's training and held-out loss."""
+    return "dB (-SI-SDR)" if cfg.family in SEPARATORS else "nats/sample"
+
+
 def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None, workers: int | None = None,
           bf16: bool = False, lock_timeout: float | None = None,
           break_lock: bool = False) -> tuple[torch.nn.Module, dict]:
@@ -410,12 +427,8 @@ def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None, 
     ``meta.json`` (and to ``final.pt``), never into the key.
     """
     folder = run_dir(cfg)
-    world, main = parallel.world_size(), parallel.is_main()
-    if cfg.batch % world:
-        raise ValueError(f"batch {cfg.batch} of {folder.name} cannot be split evenly over {world} processes: "
-                         f"use a number of processes that divides {cfg.batch}")
-    if bf16 and device().type != "cuda":
-        raise ValueError("bf16 autocast is an option on CUDA only; on the CPU training runs in float32")
+    check_training_options(cfg, bf16)
+    main = parallel.is_main()
     lock = RunLock(folder, timeout=lock_timeout, break_lock=break_lock) if main else None
     if lock is not None:
         lock.acquire()
@@ -499,7 +512,7 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
     name = f"{cfg.family}/{cfg.source}" + (f" sigma={cfg.sigma:g}" if cfg.sigma else "")
     bar = progress_bar(total=cfg.steps, initial=step, desc=name, disable=not progress, mininterval=5.0,
                        unit="step")
-    unit = "dB (-SI-SDR)" if cfg.family in SEPARATORS else "nats/sample"
+    unit = loss_unit(cfg)
     model.train()
     done_here = 0
     history.setdefault("seconds", 0.0)  # wall time spent in training steps, over all resumptions
@@ -708,10 +721,8 @@ def _standin_music_data(p) -> dict:
     """:func:`_music_data` of the profile's stand-in, without writing it (what the keys need is its parameters)."""
     frames = _music.frame_settings(p)
     params = {**p.standin, "version": _music._STANDIN_VERSION}
-    from . import paths as _paths
-
     return dict(dataset="music", music={"kind": "standin", "standin": params, "frames": frames},
-                data_root=str(_paths.data_dir() / f"musdb-standin-{p.name}"),
+                data_root=str(paths.data_dir() / f"musdb-standin-{p.name}"),
                 n_items=int(p.standin["n_train"]) * frames["frames_per_song"])
 
 
