@@ -365,9 +365,8 @@ pd.DataFrame(
 # {glue:text}`music_length` samples per stem. The music flows reach a mean AUC
 # of {glue:text}`music_auc_flow:.2f` and rank the own prior first for
 # {glue:text}`music_first_flow` of 4 stems; the WaveNets
-# {glue:text}`music_auc_wavenet:.2f` and {glue:text}`music_first_wavenet` of
-# 4. Table 1's inputs under the music priors (mean log-likelihood per
-# sample):
+# {glue:text}`music_auc_wavenet:.2f` and {glue:text}`music_first_wavenet` of 4.
+# Table 1's inputs under the music priors (mean log-likelihood per sample):
 
 # %% tags=["nbval-ignore-output"]
 # The music priors train on resampled audio whose last digits depend on the CPU's kernels, and

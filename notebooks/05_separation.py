@@ -25,8 +25,8 @@
 #    + \text{const}, $$
 #
 # with stochastic gradient Langevin dynamics (SGLD, the paper's eq. 3):
-# $\mathbf{s} \leftarrow \mathbf{s} + \eta\, \nabla_{\mathbf{s}} \log p(\mathbf{s} \mid \mathbf{m})
-# + \sqrt{2\eta}\,\boldsymbol{\epsilon}$. Two corrections to the paper: the
+# $\mathbf{s} \leftarrow \mathbf{s} + \eta\, \nabla_{\mathbf{s}} \log p(\mathbf{s} \mid \mathbf{m}) +
+# \sqrt{2\eta}\,\boldsymbol{\epsilon}$. Two corrections to the paper: the
 # mix term enters with a *minus* (eq. 3 prints a plus, which would push the
 # sources away from the mix), and it is switched on; in the authors' code its
 # weight was 0, so their sampler never saw the mix (see `ORIGINAL_CODE.md`).

@@ -156,7 +156,8 @@ PAGE_PROBE = r"""
       }
       return NodeFilter.FILTER_ACCEPT;
     }});
-  const rawTex = /\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\$[^$\s][^$]*[\\^_][^$]*\$/;
+  // delimiters left over, or TeX commands in plain text (a `$...$` that a markdown list split in two)
+  const rawTex = /\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\$[^$\s][^$]*[\\^_][^$]*\$|\\(mathbf|boldsymbol|sqrt|frac|leftarrow|nabla|sum|prod|log|mid|text|sigma|eta|alpha|mu)\b/;
   for (let n; (n = walker.nextNode()); ) {
     const t = n.nodeValue;
     if (rawTex.test(t) && n.parentElement.getClientRects().length) raw.push(t.trim().slice(0, 120));
