@@ -169,7 +169,7 @@ glue("batch_shape", f"{P.batch} x {P.window}", display=False)
 # executed this chapter (device printed above); `python -m sepnb.bench`
 # measures the throughput behind these figures.
 
-# %% mystnb={"figure": {"caption": "Training loss (moving average, lines) and held-out loss (dots, the first at initialisation) of the eight priors, in nats per sample; lower is better.", "name": "fig-02-loss"}}
+# %% mystnb={"figure": {"caption": "Training loss (moving average, lines) and held-out loss (dots, the first at initialisation) of the eight priors, in nats per sample on a symlog axis (linear within 1 nat of zero); lower is better.", "name": "fig-02-loss"}}
 fig = plots.plot_loss_curves(histories, FAMILIES, data.SOURCES)
 
 # %% [markdown]
@@ -272,7 +272,7 @@ glue("music_eval_items", P.eval_items, display=False)
 # and the four flows {glue:text}`music_train_minutes_flow:.1f` minutes,
 # {glue:text}`music_train_minutes_total:.1f` minutes in all.
 
-# %% mystnb={"figure": {"caption": "Training loss (moving average, lines) and held-out loss (dots, the first at initialisation) of the eight music priors, one per stem and family, on the music data named above (musdb18, or its procedural stand-in), in nats per sample; lower is better.", "name": "fig-02-music-loss"}}
+# %% mystnb={"figure": {"caption": "Training loss (moving average, lines) and held-out loss (dots, the first at initialisation) of the eight music priors, one per stem and family, on the music data named above (musdb18, or its procedural stand-in), in nats per sample on a symlog axis; lower is better.", "name": "fig-02-music-loss"}}
 fig = plots.plot_loss_curves(music_histories, FAMILIES, musiclib.MUSIC_SOURCES)
 
 # %%

@@ -32,11 +32,12 @@ import os
 import time
 
 import numpy as np
+import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from myst_nb import glue
 
-from sepnb import checks, data, ood, paths, plots, profiles, prose, train
+from sepnb import checks, data, ood, paths, plots, profiles, prose, stats, train
 from sepnb import music as musiclib
 
 plots.use_style()
@@ -67,15 +68,18 @@ wide = tuned[sigma_wide] if sigma_wide in tuned else load(sigma_wide)
 # %% [markdown]
 # ## Figure 3: the cross-likelihood on clean test data
 #
-# Test windows of each source (held out, never seen in training), scored by
-# the noise-free prior of every source. Rows are priors, columns the source
-# of the data; entries are the mean log-likelihood per sample, with the
+# Test windows of each source (held out, never seen in training), one per
+# source from each of {glue:text}`fig3_items` test items, scored by the
+# noise-free prior of every source. Rows are priors, columns the source of
+# the data; entries are the mean log-likelihood per sample, with the
 # standard deviation over examples in the table below.
 
 # %%
-test = data.ToyWindows("test", window=P.ood_length, n_items=P.ood_items, seed=seed)
-windows = test.batch(np.arange(P.ood_items))
-clean_data = {s: windows[:, j] for j, s in enumerate(data.SOURCES)}
+test = data.ToyWindows("test", window=P.ood_length, n_items=max(P.fig3_items, P.ood_items), seed=seed)
+windows3 = test.batch(np.arange(P.fig3_items))  # Figure 3: one window per source from each of fig3_items items
+windows = windows3[: P.ood_items]  # Figure 4 and Table 1: the first ood_items of the same items
+clean_data = {s: windows3[:, j] for j, s in enumerate(data.SOURCES)}
+glue("fig3_items", P.fig3_items, display=False)
 fig3 = {f: ood.cross_likelihood({s: clean[(f, s)] for s in data.SOURCES}, clean_data) for f in FAMILIES}
 authors = ood.cross_likelihood({s: clean[("flow", s)] for s in data.SOURCES}, clean_data, metric="latent_log_prob")
 
@@ -90,6 +94,40 @@ spread = pd.concat(
     names=["family", "prior"],
 )
 spread
+
+# %% [markdown]
+# ### How sure are these means?
+#
+# A mean over a few hundred windows can be dominated by a handful of
+# outliers (the standard deviations above reach thousands of nats per
+# sample). Below: each mean with its 95% bootstrap interval (resampling test
+# items, 2000 resamples), the median, and the authors' *floored* mean, which
+# sets every example below -1000 to -1000 before averaging; that is how the
+# published tables were computed, so it is the variant to compare with the
+# paper's numbers.
+
+# %%
+idx3 = stats.resample_indices(P.fig3_items, 2000, seed)
+fig3_iv = {}
+for f in FAMILIES:
+    r = fig3[f]
+    lo, hi = np.percentile(r.values[..., idx3].mean(-1), [2.5, 97.5], axis=-1)  # [prior, data]
+    fig3_iv[f] = {"mean": r.mean, "low": lo, "high": hi, "median": np.median(r.values, -1),
+                  "floored_mean": np.maximum(r.values, -1000.0).mean(-1)}
+
+
+def cells(f, text):
+    v = fig3_iv[f]
+    return pd.DataFrame([[text(v, i, j) for j in range(len(data.SOURCES))] for i in range(len(data.SOURCES))],
+                        index=data.SOURCES, columns=data.SOURCES)
+
+
+pd.concat({f: cells(f, lambda v, i, j: f"{v['mean'][i, j]:.3g} [{v['low'][i, j]:.3g}, {v['high'][i, j]:.3g}]")
+           for f in FAMILIES}, names=["family: mean [95% interval]", "prior"])
+
+# %%
+pd.concat({f: cells(f, lambda v, i, j: f"{v['median'][i, j]:.3g} / {v['floored_mean'][i, j]:.3g}")
+           for f in FAMILIES}, names=["family: median / floored mean", "prior"])
 
 # %% [markdown]
 # ### Discrimination
@@ -107,17 +145,67 @@ disc = pd.DataFrame(
     },
     index=list(data.SOURCES),
 )
+auc_iv = {f: fig3[f].auc_intervals(resamples=2000, seed=seed) for f in FAMILIES}
 for f in FAMILIES:
     prose.glue_number(f"auc_{f}", float(fig3[f].aucs().mean()), decimals=2)
+    glue(f"auc_{f}_iv", f"{auc_iv[f][1]:.2f}", display=False)
     glue(f"first_{f}", int(fig3[f].own_prior_ranks_first().sum()), display=False)
+    disc[(f, "AUC [95% interval]")] = [f"{iv:.2f}" for iv in auc_iv[f][0]]
+disc = disc[[(f, q) for f in FAMILIES for q in ("AUC own vs other", "AUC [95% interval]", "own prior ranks first")]]
 disc.round(3)
 
 # %% [markdown]
 # The paper reports that on the toy data only the flows behave as hoped:
 # high likelihood in-class, low out of class. Here the noise-free flows reach
-# a mean AUC of {glue:text}`auc_flow:.2f` and rank the own prior first for
-# {glue:text}`first_flow` of 4 sources; the WaveNets reach
-# {glue:text}`auc_wavenet:.2f` and {glue:text}`first_wavenet` of 4.
+# a mean AUC of {glue:text}`auc_flow_iv` (95% interval over test items) and
+# rank the own prior first for {glue:text}`first_flow` of 4 sources; the
+# WaveNets reach {glue:text}`auc_wavenet_iv` and {glue:text}`first_wavenet`
+# of 4.
+#
+# ### Where does discrimination come from?
+#
+# For each test window: does its own prior give it the highest score of the
+# four priors? Below, the fraction of windows for which it does, against the
+# frequency of the window's source (six log-spaced bins over the book's
+# range). The dashed line marks the highest frequency of the authors' runs
+# (piano key 65, about 1.1 kHz, `ORIGINAL_CODE.md`); the book's data reach
+# {glue:text}`f_max:.0f` Hz, where a period is {glue:text}`period_min:.1f`
+# samples long and a sine and a triangle wave sample to nearly the same
+# values.
+
+# %% mystnb={"figure": {"caption": "Fraction of test windows whose own noise-free prior scores them highest of the four priors, against the frequency of the source (log-spaced bins; points at the bins' geometric centres), per source and family. Dashed: the authors' highest frequency.", "name": "fig-04-frequency"}}
+AUTHORS_F_MAX = 1101.0  # piano key 65 at A4 = 440 Hz: the highest frequency of the authors' runs
+freq = data.toy_params(np.arange(P.fig3_items), seed=seed, split="test").freq  # [items, sources], Hz
+edges = np.geomspace(data.F_MIN, data.F_MAX, 7)
+centres = np.sqrt(edges[:-1] * edges[1:])
+fig, axes = plt.subplots(1, len(FAMILIES), figsize=(9, 3), sharey=True, squeeze=False)
+for ax, f in zip(axes[0], FAMILIES):
+    first = fig3[f].values.argmax(axis=0) == np.arange(len(data.SOURCES))[:, None]  # [data, item]
+    for j, s in enumerate(data.SOURCES):
+        b = np.digitize(freq[:, j], edges[1:-1])
+        rate = [first[j, b == k].mean() if (b == k).any() else np.nan for k in range(len(centres))]
+        ax.plot(centres, rate, "o-", color=plots.SOURCE_COLORS[s], ms=3, lw=1, label=s)
+    low = freq <= AUTHORS_F_MAX
+    prose.glue_number(f"first_rate_low_{f}", float(first.T[low].mean()), decimals=2)
+    prose.glue_number(f"first_rate_high_{f}", float(first.T[~low].mean()), decimals=2)
+    ax.axvline(AUTHORS_F_MAX, color="0.5", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_title(f)
+    ax.set_xlabel("frequency of the source (Hz)")
+axes[0, 0].set_ylabel("own prior scores highest")
+glue("share_above_authors", float((freq > AUTHORS_F_MAX).mean()), display=False)
+glue("f_max", data.F_MAX, display=False)
+glue("period_min", P.sample_rate / data.F_MAX, display=False)
+_ = axes[0, 0].legend(fontsize=8, ncols=2)
+
+# %% [markdown]
+# Over all sources, the own prior scores a window highest for a fraction
+# {glue:text}`first_rate_low_flow:.2f` of the windows at or below 1.1 kHz
+# and {glue:text}`first_rate_high_flow:.2f` above it with the flows;
+# {glue:text}`first_rate_low_wavenet:.2f` and
+# {glue:text}`first_rate_high_wavenet:.2f` with the WaveNets. A share of
+# {glue:text}`share_above_authors:.2f` of the book's test windows lies above
+# the authors' highest frequency.
 #
 # ### The authors' metric
 #
@@ -142,9 +230,14 @@ compare.round(2)
 
 # %% [markdown]
 # Without the log-determinant, a flow is rewarded for contracting its input
-# toward zero in latent space, so the "likelihoods" come out large and
-# positive on the diagonal. On our flows the authors' metric gives a mean AUC
-# of {glue:text}`authors_auc:.2f`.
+# toward zero in latent space. On our flows, trained with the exact
+# likelihood, the authors' metric puts the diagonal at a mean of
+# {glue:text}`authors_diag:.2f` nats per sample, {glue:text}`authors_diag_sign`
+# (the paper: {glue:text}`paper_diag:.2f`), and gives a mean AUC of
+# {glue:text}`authors_auc:.2f`. The authors also *trained* with the
+# log-determinant weighted by 1/4, see {ref}`sec-deviations`); that objective
+# is not run in this book yet, so whether it gives the published positive
+# diagonal is open.
 #
 # ## Figure 4: what noise-conditioning does to the cross-likelihood
 #
@@ -167,6 +260,7 @@ grid_seconds = time.perf_counter() - t0
 n_scored = sum(g.values.size for g in grid.values())
 glue("grid_minutes", grid_seconds / 60, display=False)
 glue("grid_windows", n_scored, display=False)
+glue("grid_items", P.ood_items, display=False)
 glue("grid_priors", sum(len(ps) * len(data.SOURCES) for ps in prior_sets.values()), display=False)
 
 # %% [markdown]
@@ -174,11 +268,11 @@ glue("grid_priors", sum(len(ps) * len(data.SOURCES) for ps in prior_sets.values(
 # {glue:text}`grid_windows:,` windows of {glue:text}`input_length` samples,
 # took {glue:text}`grid_minutes:.1f` minutes on this machine (batched, no
 # autograd). Each small panel below is one 4 x 4 cross-likelihood matrix as
-# in Figure 3 (rows: prior, columns: test data, each panel with its own
-# colour scale); a white square marks a test source whose own prior gives it
+# in Figure 3 (rows: prior, columns: test data); all panels of a family
+# share one colour scale, read off its colour bar; a white square marks a test source whose own prior gives it
 # the highest mean likelihood, and the title gives the panel's mean AUC.
 
-# %% mystnb={"figure": {"caption": "Figure 4, FloWaveNet: cross-likelihood of the toy test data noised at the level of the row, under the priors fine-tuned at the level of the column (left: noise-free). White squares: the own prior ranks first; titles: mean AUC.", "name": "fig-04-grid-flow"}}
+# %% mystnb={"figure": {"caption": "Figure 4, FloWaveNet: cross-likelihood of the toy test data noised at the level of the row, under the priors fine-tuned at the level of the column (left: noise-free). One colour scale for all panels (colour bar, right). White squares: the own prior ranks first; titles: mean AUC.", "name": "fig-04-grid-flow"}}
 fig = plots.plot_noise_grid(grid["flow"].mean, grid["flow"].prior_sigmas, test_sigmas, data.SOURCES, aucs=grid["flow"].aucs())
 
 # %% mystnb={"figure": {"caption": "Figure 4, WaveNet: as the figure above.", "name": "fig-04-grid-wavenet"}}
@@ -206,6 +300,22 @@ matched = pd.DataFrame(
     )},
     index=pd.Index(sigma_labels, name="sigma (data = prior)"),
 )
+# intervals over test items (2000 resamples); the change from clean data is a paired difference on the
+# same resampled items, and counts only when its interval excludes zero
+idx4 = stats.resample_indices(P.ood_items, 2000, seed)
+for f in FAMILIES:
+    draws = [grid[f].cell(a, a).auc_draws(idx4).mean(1) for a in range(len(test_sigmas))]
+    values = [grid[f].cell(a, a).aucs().mean() for a in range(len(test_sigmas))]
+    matched[(f, "mean AUC [95% interval]")] = [f"{stats.from_draws(v, d, P.ood_items):.2f}"
+                                               for v, d in zip(values, draws)]
+    changes = [stats.from_draws(v - values[0], d - draws[0], P.ood_items) for v, d in zip(values, draws)]
+    matched[(f, "change from clean [95%]")] = ["" if a == 0 else f"{c:+.2f}" for a, c in enumerate(changes)]
+    smallest = changes[1]
+    glue(f"small_sigma_change_{f}", f"{smallest:+.2f}", display=False)
+    glue(f"small_sigma_reading_{f}", "a decay" if smallest.high < 0 else "a rise" if smallest.low > 0
+         else "no measurable change", display=False)
+matched = matched[[(f, q) for f in FAMILIES for q in ("mean AUC", "mean AUC [95% interval]", "change from clean [95%]",
+                                                       "own prior first", "own-source log-lik.")]]
 for f in FAMILIES:
     diag = np.array([grid[f].aucs()[a, a].mean() for a in range(len(test_sigmas))])
     for a, v in enumerate(test_sigmas):
@@ -215,6 +325,10 @@ for f in FAMILIES:
     # the noise-free priors on noisy data, and the widest priors on clean data
     prose.glue_number(f"clean_prior_on_wide_{f}", float(grid[f].aucs()[0, -1].mean()), decimals=2)
     prose.glue_number(f"wide_prior_on_clean_{f}", float(grid[f].aucs()[-1, 0].mean()), decimals=2)
+# how loud the widest noise is next to a source: its standard deviation over each test window's RMS
+noise_to_rms = (max(P.sigmas) / windows.double().pow(2).mean(-1).sqrt()).numpy()  # [items, sources]
+prose.glue_number("noise_rms_pct_lo", float(100 * noise_to_rms.min()), decimals=0)
+prose.glue_number("noise_rms_pct_hi", float(100 * noise_to_rms.max()), decimals=0)
 matched.round(3)
 
 # %% [markdown]
@@ -231,10 +345,18 @@ matched.round(3)
 # {glue:text}`decay_onset_flow` for the flows and at
 # {glue:text}`decay_onset_wavenet` for the WaveNets: here the decay is
 # gradual and grows with the noise level, rather than immediate at the
-# smallest level as the paper puts it. The last column of the table shows the
+# smallest level as the paper puts it. At the smallest level,
+# $\sigma = 0.01$, the paired change from clean data is
+# {glue:text}`small_sigma_change_flow` for the flows
+# ({glue:text}`small_sigma_reading_flow`) and
+# {glue:text}`small_sigma_change_wavenet` for the WaveNets
+# ({glue:text}`small_sigma_reading_wavenet`), with 95% intervals over the
+# {glue:text}`grid_items` test items of the grid. The last column of the table shows the
 # price of smoothing: a prior fine-tuned at a wide noise level spreads its mass
 # over everything within that noise of a training example, and at
-# $\sigma = 0.359$ the noise is as loud as a third of a source.
+# $\sigma = 0.359$ the noise's standard deviation is
+# {glue:text}`noise_rms_pct_lo:.0f`% to {glue:text}`noise_rms_pct_hi:.0f`%
+# of a test window's RMS.
 #
 # Off the diagonal, the noise-free flows score data noised at 0.359 with a
 # mean AUC of {glue:text}`clean_prior_on_wide_flow:.2f` (WaveNets
@@ -254,12 +376,13 @@ odd_inputs = {
     "zeros": torch.zeros(P.ood_items, P.ood_length),
     "N(0, 0.5)": (0.5 * torch.randn(P.ood_items, P.ood_length, generator=gen)).clamp(-1, 1),
 }
-table1 = {}
+table1, table1_per_probe = {}, {}
 for f in FAMILIES:
     for label, models_ in (("noise-free", clean), (f"sigma={sigma_wide:g}", wide)):
         r = ood.cross_likelihood({s: models_[(f, s)] for s in data.SOURCES}, odd_inputs)
         for k, inp in enumerate(odd_inputs):
             table1[(inp, f, label)] = r.mean[:, k]
+            table1_per_probe[f"{inp} | {f} | {label}"] = r.values[:, k].round(4).tolist()  # [prior, probe]
 for label, models_ in (("noise-free", clean), (f"sigma={sigma_wide:g}", wide)):  # the paper's metric, for comparison
     r = ood.cross_likelihood({s: models_[("flow", s)] for s in data.SOURCES}, odd_inputs, metric="latent_log_prob")
     for k, inp in enumerate(odd_inputs):
@@ -279,6 +402,60 @@ table1.round(1)
 pd.DataFrame(ood.PAPER_TABLE1_FLOW, index=data.SOURCES).T.rename_axis(["input", "sigma"]).map("{:.2g}".format)
 
 # %% [markdown]
+# ### The WaveNets' scores, taken apart
+#
+# A WaveNet's density is the categorical probability of each sample's mu-law
+# bin divided by the bin's width: $\log p(x_t) = \log P(c_t) - \log
+# w(c_t)$. The bins are narrowest next to zero, so $-\log w$ is largest
+# there: a waveform that sits near zero collects a large positive term from
+# the bin widths alone, whatever the network predicts. The table splits the
+# noise-free WaveNets' mean score per sample into the two parts and gives
+# the categorical part in bits per sample; a uniform guess over the 256
+# classes scores $-8$ bits.
+
+# %%
+from sepnb.models import mu_law_encode, mu_law_log_bin_width
+
+
+def bin_term(x, n_classes):
+    """-mean_t log w(c_t) per window (nats per sample): the bin widths' part of the density."""
+    return (-mu_law_log_bin_width(mu_law_encode(x.clamp(-1, 1), n_classes), n_classes).mean(-1)).numpy()
+
+
+parts = []
+for j, s in enumerate(data.SOURCES):
+    n_cls = clean[("wavenet", s)].n_classes
+    for inp, x, density in (
+        ("own test windows", windows3[:, j], fig3["wavenet"].values[j, j].mean()),
+        *((name, odd_inputs[name], table1.loc[(name, "wavenet", "noise-free"), s]) for name in odd_inputs),
+    ):
+        width = float(bin_term(x, n_cls).mean())
+        parts.append({"prior": s, "input": inp, "density (nats/sample)": float(density),
+                      "bin-width term (nats/sample)": width,
+                      "categorical (bits/sample)": (float(density) - width) / np.log(2)})
+parts = pd.DataFrame(parts).set_index(["prior", "input"])
+z = parts.loc[("sine", "zeros")]
+prose.glue_number("wn_zero_density_sine", float(z["density (nats/sample)"]), decimals=2)
+prose.glue_number("wn_zero_width_sine", float(z["bin-width term (nats/sample)"]), decimals=2)
+prose.glue_number("wn_zero_bits_sine", float(z["categorical (bits/sample)"]), decimals=1)
+glue("wn_zero_bits_vs_uniform", "better" if z["categorical (bits/sample)"] > -8 else "worse", display=False)
+glue("wn_zero_reading", "Part of the WaveNet's \"zeros are likely\" is the unit (a density on [-1, 1] with its "
+     "finest bins at zero); the network's own prediction of zeros is also better than a uniform guess."
+     if z["categorical (bits/sample)"] > -8 else "A WaveNet's \"zeros are likely\" is therefore a statement about "
+     "the unit (a density on [-1, 1] with its finest bins at zero), not about what the network predicts.",
+     display=False)
+parts.round(2)
+
+# %% [markdown]
+# Zeros under the noise-free sine WaveNet score
+# {glue:text}`wn_zero_density_sine:.2f` nats per sample as a density, of
+# which {glue:text}`wn_zero_width_sine:.2f` is the bin-width term: as a
+# categorical prediction that is {glue:text}`wn_zero_bits_sine:.1f` bits per
+# sample, {glue:text}`wn_zero_bits_vs_uniform` than a uniform guess over 256
+# classes. {glue:text}`wn_zero_reading` The flows' densities have no such
+# term.
+
+# %% [markdown]
 # ### The whole sweep
 #
 # Constant inputs at every level in $[-1, 1]$ and Gaussian noise of growing
@@ -296,8 +473,6 @@ for f in FAMILIES:
     sweeps[(f, "noise")] = ood.cross_likelihood(priors_f, noise_inputs).mean
 
 # %% mystnb={"figure": {"caption": "Mean log-likelihood per sample of constant inputs (left column) and of Gaussian noise (right column) under the noise-free priors; one line per prior.", "name": "fig-04-sweep"}}
-import matplotlib.pyplot as plt
-
 fig, axes = plt.subplots(2, 2, figsize=(8, 5), sharex="col")
 for row, f in enumerate(FAMILIES):
     for k, s in enumerate(data.SOURCES):
@@ -379,8 +554,15 @@ table1_music.round(1)
 # ## The paper's claims, one by one
 #
 # Each claim of the paper's sections 3.2 to 3.4, the measurement that tests
-# it here, and whether our result agrees with the paper. The criteria are
-# fixed in advance and stated: a family *discriminates* when the own prior
+# it here, and whether our result agrees with the paper. **Read this table
+# as a description, not as verdicts.** Its criteria were set while the
+# results were already visible (the AUC bar of 0.9 was added after the
+# Figure 3 AUCs were first computed), it has no intervals, and its music
+# rows are computed on the stand-in when musdb18 is not given, which says
+# nothing about musdb18. The rules that will judge these claims are in
+# `book/scorecard.yaml`, written before the numbers they judge; chapter
+# {ref}`sec-separation` applies them to the separation claims, and these
+# rows are still to be moved onto them. The criteria here: a family *discriminates* when the own prior
 # ranks first for all four sources and the mean AUC is at least 0.9; an
 # input is *highly likely* when its log-likelihood per sample is within 1 nat
 # of (or above) the prior's own clean test data; *highly unlikely* when it is
@@ -458,8 +640,8 @@ glue("claims_total", len(claims), display=False)
 claims.style.set_uuid("claims").hide(axis="index").map(lambda v: "font-weight: bold" if v is False else "", subset=["agrees"])
 
 # %% [markdown]
-# Of these {glue:text}`claims_total` checks, {glue:text}`claims_agree` agree
-# with the paper (disagreements in bold). Where ours disagree:
+# Of these {glue:text}`claims_total` descriptive checks,
+# {glue:text}`claims_agree` agree with the paper (disagreements in bold). Where ours disagree:
 # {glue:text}`claims_disagree`.
 #
 # Two things to keep in mind when reading the disagreements. The paper's
@@ -477,6 +659,19 @@ out = {
     "test_items_per_source": P.ood_items,
     "input_length": P.ood_length,
     "figure3": {f: fig3[f].to_json() for f in FAMILIES},
+    "figure3_items": P.fig3_items,
+    "figure3_intervals": {f: {"mean_low": fig3_iv[f]["low"].round(4).tolist(),
+                              "mean_high": fig3_iv[f]["high"].round(4).tolist(),
+                              "median": fig3_iv[f]["median"].round(4).tolist(),
+                              "floored_mean": fig3_iv[f]["floored_mean"].round(4).tolist(),
+                              "auc": [iv.to_json() for iv in auc_iv[f][0]],
+                              "mean_auc": auc_iv[f][1].to_json()} for f in FAMILIES},
+    # per test item, for the scorecard: values[prior][data][item], log-likelihood per sample
+    "figure3_per_item": {f: fig3[f].values.round(4).tolist() for f in FAMILIES},
+    # per test item, for the scorecard: values[prior_sigma][test_sigma][prior][data][item]
+    "figure4_per_item": {f: grid[f].values.round(4).tolist() for f in FAMILIES},
+    # per probe, for the scorecard: "input | family | prior set" -> [prior][probe]
+    "table1_per_probe": table1_per_probe,
     "figure3_flow_authors_metric": authors.to_json(),
     "figure4": {f: grid[f].to_json() for f in FAMILIES},
     "figure4_seconds": round(grid_seconds, 1),
@@ -505,6 +700,8 @@ for f in FAMILIES:
         glue(f"verdict_{key}_{f}", "holds" if bool(hit.iloc[0]) else "does not hold", display=False)
 prose.glue_number("paper_diag", float(np.diag(np.array(ood.PAPER_FIG3_FLOW)).mean()), decimals=2)
 prose.glue_number("ours_diag", float(np.diag(fig3["flow"].mean).mean()), decimals=2)
+glue("authors_diag_sign", "positive like the paper's" if np.diag(authors.mean).mean() > 0
+     else "negative, unlike the paper's positive values", display=False)
 
 # %% [markdown]
 # ## Summary
@@ -517,9 +714,9 @@ prose.glue_number("ours_diag", float(np.diag(fig3["flow"].mean).mean()), decimal
 # - **The authors' metric.** Without the log-determinant our flows' diagonal
 #   averages {glue:text}`authors_diag:.2f` nats per sample, against
 #   {glue:text}`ours_diag:.2f` with it and the paper's
-#   {glue:text}`paper_diag:.2f`: the sign and size of the published values
-#   come from the metric and the authors' training objective, not from the
-#   data.
+#   {glue:text}`paper_diag:.2f`: the metric alone does not give the
+#   published sign here. The authors' training objective (log-determinant
+#   weighted by 1/4) may; it has not been trained in this book yet.
 # - **Figure 4.** Discrimination decays as the priors are smoothed, from
 #   {glue:text}`decay_onset_flow` on for the flows (mean AUC
 #   {glue:text}`matched_auc_flow_0.359:.2f` when data and prior are at 0.359)
@@ -534,5 +731,7 @@ prose.glue_number("ours_diag", float(np.diag(fig3["flow"].mean).mean()), decimal
 # - **Music** ({glue:text}`music_label_04`): mean AUC
 #   {glue:text}`music_auc_flow:.2f` (flows) and
 #   {glue:text}`music_auc_wavenet:.2f` (WaveNets).
-# - Of the {glue:text}`claims_total` checks of the paper's claims,
-#   {glue:text}`claims_agree` agree with our numbers.
+# - Of the {glue:text}`claims_total` descriptive checks of the paper's
+#   claims, {glue:text}`claims_agree` agree with our numbers; these are not
+#   verdicts (criteria set with the results in view, no intervals, music on
+#   the stand-in). The verdicts come from `book/scorecard.yaml`.

@@ -57,8 +57,21 @@ def chapters() -> list[str]:
             for v in node:
                 walk(v)
 
+    root = toc.get("root", "")
+    if root.startswith("book/") and (paths.NOTEBOOKS / (Path(root).name + ".py")).exists():
+        files.insert(0, Path(root).name)
     walk(toc)
     return files
+
+
+#: Chapters executed after all others although listed first: the opening page's scorecard reads
+#: the other chapters' results.
+EXECUTE_LAST = ("00_intro",)
+
+
+def execution_order(stems: list[str]) -> list[str]:
+    """``stems`` with the chapters of :data:`EXECUTE_LAST` moved to the end."""
+    return [s for s in stems if s not in EXECUTE_LAST] + [s for s in stems if s in EXECUTE_LAST]
 
 
 def _cells(nb) -> list[tuple[str, str, tuple]]:
@@ -188,6 +201,12 @@ def execute_chapter(stem: str, profile: str, parameters: dict | None = None) -> 
     seconds = time.perf_counter() - t0
     nb = nbformat.read(running, as_version=4)
     _strip_volatile(nb)
+    # a chapter that hides its parameters cell hides papermill's injected copy of it too
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    if any("parameters" in t and "remove-cell" in t for t in tags):
+        for cell, t in zip(nb.cells, tags):
+            if "injected-parameters" in t and "remove-cell" not in t:
+                cell.metadata["tags"] = [*t, "remove-cell"]
     _write_atomic(nb, out)
     running.unlink()
     failed.unlink(missing_ok=True)
@@ -257,7 +276,7 @@ def build(profile: str, only: list[str] | None = None, execute: bool = True) -> 
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     if execute:
         paths.RESULTS.mkdir(parents=True, exist_ok=True)
-        for i, stem in enumerate(stems, 1):
+        for i, stem in enumerate(execution_order(stems), 1):
             print(f"[{i}/{len(stems)}] executing {stem} at profile {profile!r} ...", flush=True)
             seconds = execute_chapter(stem, profile)
             print(f"[{i}/{len(stems)}] {stem} done in {seconds:.0f} s", flush=True)
@@ -294,7 +313,7 @@ def main(argv=None) -> int:
             # a fresh, temporary run store and results folder: the saved outputs are those of a
             # first run, as in the tests, and book/results keeps the book's numbers
             with tempfile.TemporaryDirectory(prefix="sepnb-save-") as scratch:
-                for stem in stems:
+                for stem in execution_order(stems):
                     print(f"saving notebooks/{stem}.ipynb from a fresh run of {stem}.py (smoke) ...", flush=True)
                     print(f"  done in {save_notebook(stem, scratch=scratch):.0f} s", flush=True)
             return 0

@@ -144,7 +144,10 @@ def plot_loss_curves(histories: dict, families, sources, smooth: int = 10):
             ax.plot(h["eval_step"], h["eval"], "o", color=c, ms=3)
         ax.set_title(fam)
         ax.set_xlabel("training step")
-    axes[0, 0].set_ylabel("loss (nats / sample)")
+        # symlog: the first steps' losses are tens of nats above the last ones, which a linear axis
+        # would squash into a flat line; linear within 1 nat of zero (flow losses go negative)
+        ax.set_yscale("symlog", linthresh=1.0)
+    axes[0, 0].set_ylabel("loss (nats / sample, symlog)")
     axes[0, -1].legend()
     return fig
 
@@ -209,18 +212,20 @@ def plot_noise_grid(means, prior_sigmas, test_sigmas, names, aucs=None, cmap: st
 
     ``means[a, b]`` is the ``[prior, data]`` matrix under the priors at noise
     level ``prior_sigmas[a]`` (columns of the grid, left to right) for test
-    data noised at ``test_sigmas[b]`` (rows, top to bottom). Each panel has its
-    own colour scale (as :func:`plot_heatmaps`), the diagonal is outlined in
-    white where the own prior ranks first, and ``aucs[a, b]`` (mean AUC) is
-    written above each panel.
+    data noised at ``test_sigmas[b]`` (rows, top to bottom). All panels share
+    one colour scale, read off the colour bar on the right (symmetric-log,
+    linear within +-1 nat, when the values span more than 50 nats), so panels
+    can be compared; the diagonal is outlined in white where the own prior
+    ranks first, and ``aucs[a, b]`` (mean AUC) is written above each panel.
     """
     means = np.asarray(means, dtype=float)
     A, B = means.shape[:2]
-    fig, axes = plt.subplots(B, A, figsize=(1.35 * A + 0.8, 1.35 * B + 0.6), squeeze=False)
+    norm = _norm(means) or mpl.colors.Normalize(vmin=np.nanmin(means), vmax=np.nanmax(means))
+    fig, axes = plt.subplots(B, A, figsize=(1.35 * A + 1.6, 1.35 * B + 0.6), squeeze=False)
     for a in range(A):
         for b in range(B):
             ax, m = axes[b, a], means[a, b]
-            ax.imshow(m, cmap=cmap, norm=_norm(m))
+            ax.imshow(m, cmap=cmap, norm=norm)
             first = m.argmax(axis=0)
             for j, i in enumerate(first):
                 if i == j:
@@ -235,4 +240,7 @@ def plot_noise_grid(means, prior_sigmas, test_sigmas, names, aucs=None, cmap: st
             if a == 0:
                 ax.set_ylabel(f"data {test_sigmas[b]:g}" if test_sigmas[b] else "data clean", fontsize=7)
     fig.text(0.01, 0.99, "rows: prior (" + ", ".join(names) + "); columns: test data", fontsize=7, va="top")
+    cbar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.6, pad=0.02)
+    cbar.set_label("log-lik. / sample (all panels)", fontsize=8)
+    cbar.ax.tick_params(labelsize=7)
     return fig

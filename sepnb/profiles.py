@@ -67,6 +67,9 @@ class Profile:
     #: Test examples per source, and their length in samples, for the cross-likelihoods (chapters 03, 04).
     ood_items: int = 32
     ood_length: int = 2048
+    #: Test items per source for Figure 3 (chapter 04; its first `ood_items` are Figure 4's): one
+    #: window of every source per item, distinct items, so intervals can resample items.
+    fig3_items: int = 128
     #: Separation (chapter 05): toy test mixes to separate and their length; Langevin steps per
     #: noise level and the step-size scale delta (BASIS: 100 and 3e-5); the single level of
     #: plain SGLD (the authors': 0.1, 300 steps).
@@ -83,6 +86,10 @@ class Profile:
                                                        msk_num_stacks=2))
     tasnet_steps: int = 1000
     tasnet_lr: float = 1e-3
+    #: its held-out loss (negative SI-SDR) is measured every `tasnet_eval_every` steps on
+    #: `tasnet_eval_items` held-out mixes: the curve that shows it has stopped improving
+    tasnet_eval_every: int = 50
+    tasnet_eval_items: int = 16
     #: Music (chapters 01-02, see sepnb.music.music_source). The procedural stand-in for musdb18
     #: used when no musdb18 is given: keywords of sepnb.music.make_standin (songs in train/ and
     #: test/, seconds per song, seed). The paper's musdb18 has 100 / 50 songs of 2.5-10 min.
@@ -133,13 +140,16 @@ PROFILES: dict[str, Profile] = {
             finetune_steps=10,
             ood_items=4,
             ood_length=256,
-            sep_items=2,
+            fig3_items=6,
+            sep_items=3,
             sep_length=256,
             sep_steps=3,
             sgld_steps=6,
             tasnet=dict(enc_num_feats=16, msk_num_feats=8, msk_num_hidden_feats=16, msk_num_layers=2,
                         msk_num_stacks=1),
             tasnet_steps=20,
+            tasnet_eval_every=10,
+            tasnet_eval_items=4,
             standin=dict(n_train=2, n_test=1, seconds=3.0, seed=0),
             music_frames=3,
             music_steps=20,
@@ -170,6 +180,14 @@ PROFILES: dict[str, Profile] = {
             music_steps=200,
             music_window=2048,
             music_ood_length=2048,
+            # 32 test mixes: the scorecard's minimum number of clusters for a separation verdict
+            sep_items=32,
+            # trained until its held-out SI-SDR stops improving (chapter 05 shows the curve): at
+            # 8000 steps it still gained 0.6 dB in the last quarter; 16000 steps take about 27
+            # minutes on the 2-core CPU
+            tasnet_steps=16000,
+            tasnet_eval_every=400,
+            tasnet_eval_items=64,
         ),
         Profile(
             name="paper",
@@ -196,6 +214,7 @@ PROFILES: dict[str, Profile] = {
             finetune_steps=20_000,
             ood_items=1500,
             ood_length=16_000,
+            fig3_items=1500,
             sep_items=100,
             sep_length=16_000,
             sep_steps=100,
@@ -203,6 +222,8 @@ PROFILES: dict[str, Profile] = {
             tasnet=dict(enc_num_feats=512, msk_num_feats=128, msk_num_hidden_feats=512, msk_num_layers=8,
                         msk_num_stacks=3),  # torchaudio's defaults (the paper's Conv-TasNet size)
             tasnet_steps=50_000,
+            tasnet_eval_every=1000,
+            tasnet_eval_items=64,
             # the paper's musdb18 sizes; as a stand-in, 150 songs of 60 s (overlapping frames) take
             # about 8 GB on disk plus 7 GB of frame cache
             standin=dict(n_train=100, n_test=50, seconds=60.0, seed=0),

@@ -648,8 +648,9 @@ def separator_config(profile, seed: int = 0) -> RunConfig:
 
     p = profiles.get(profile)
     return RunConfig(family="convtasnet", source="mix", model=dict(p.tasnet), steps=p.tasnet_steps,
-                     batch=p.batch, window=p.window, lr=p.tasnet_lr, eval_every=p.eval_every,
-                     eval_items=p.eval_items, ckpt_every=p.ckpt_every, n_items=p.n_train, seed=seed)
+                     batch=p.batch, window=p.window, lr=p.tasnet_lr, eval_every=p.tasnet_eval_every,
+                     eval_items=p.tasnet_eval_items, ckpt_every=max(p.ckpt_every, p.tasnet_eval_every),
+                     n_items=p.n_train, seed=seed)
 
 
 def toy_priors(profile, seed: int = 0, sigma: float = 0.0, noise_mode: str = "fixed",

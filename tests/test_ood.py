@@ -112,3 +112,22 @@ def test_noise_grid_matches_cell_by_cell_and_analytic_gaussians():
     assert js["axes"][:2] == ["prior_sigma", "test_sigma"] and np.isfinite(js["mean_loglik_per_sample"]).all()
     with pytest.raises(ValueError, match="windows must be"):
         ood.noise_grid(prior_sets, windows[:, :1], ["lo", "hi"], [0.0], progress=False)
+
+
+def test_auc_bootstrap_draws_match_the_rank_auc_and_resample_items():
+    from sepnb.stats import resample_indices
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(2, 3, 40))
+    values[0, 0] += 1.0  # prior 0 prefers its own data a little
+    values[1, 1, :5] = values[1, 0, :5]  # ties between own and other examples
+    r = ood.CrossLikelihood(values, ["a", "b"], ["a", "b", "c"])
+    identity = np.arange(40)[None]
+    np.testing.assert_allclose(r.auc_draws(identity)[0], r.aucs(), rtol=0, atol=1e-12)
+    idx = resample_indices(40, 3, seed=1)
+    for row in range(3):  # each draw is the AUC of the resampled items, all windows of an item together
+        sub = ood.CrossLikelihood(values[..., idx[row]], ["a", "b"], ["a", "b", "c"])
+        np.testing.assert_allclose(r.auc_draws(idx)[row], sub.aucs(), rtol=0, atol=1e-12)
+    per_prior, mean = r.auc_intervals(resamples=500)
+    assert mean.low <= mean.value <= mean.high and mean.n_clusters == 40
+    assert per_prior[0].low > 0.5 and per_prior[0].high < 1.0

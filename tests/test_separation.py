@@ -184,3 +184,93 @@ def test_bss_eval_in_the_given_order_and_short_signals():
     out = metrics.bss_eval(ref, est)  # 200 samples: the filter is cut to 50 taps
     assert out["sdr"].shape == (2, 3) and (out["sdr"] > 20).all() and out["perm"].tolist() == [[0, 1, 2]] * 2
     assert (metrics.bss_eval(ref, est.flip(1))["sdr"][:, [0, 2]] < 0).all()
+
+
+# ----------------------------------------------------------------- chapter 05's diagnosis (issue 12)
+def test_start_from_truth_is_the_same_sampler_with_another_start():
+    """init=<sources> runs the very code of init='noise': with a zero start the two are identical."""
+    priors = [Gauss(0.1, 0.3), Gauss(-0.1, 0.3)]
+    mix = 0.1 * torch.randn(3, 64, generator=torch.Generator().manual_seed(0))
+    kw = dict(sigmas=[0.5, 0.1], steps_per_sigma=4, delta=1e-3, progress=False, seed=5)
+    from_noise = separation.separate(mix, priors, **kw)
+    from_zero = separation.separate(mix, priors, init=torch.zeros(3, 2, 64), **kw)
+    assert torch.equal(from_noise, from_zero)  # start = given sources + sigma_1 * the same noise draw
+    truth = torch.randn(3, 2, 64, generator=torch.Generator().manual_seed(1))
+    held = separation.separate(mix, priors, init=truth, **{**kw, "sigmas": [1e-3], "delta": 1e-9})
+    assert (held - truth).abs().max() < 0.01  # tiny steps: the start survives
+    with pytest.raises(ValueError, match="init sources"):
+        separation.separate(mix, priors, init=torch.zeros(3, 3, 64), progress=False)
+
+
+def test_trace_keeps_the_iterate_at_the_end_of_every_level_and_chunks_change_nothing():
+    priors = [Gauss(0.1, 0.3), Gauss(-0.1, 0.3)]
+    mix = 0.1 * torch.randn(5, 32, generator=torch.Generator().manual_seed(0))
+    kw = dict(sigmas=[0.5, 0.2, 0.1], steps_per_sigma=3, delta=1e-3, progress=False, seed=2, return_trace=True)
+    out, tr = separation.separate(mix, priors, **kw)
+    assert tr.levels.shape == (3, 5, 2, 32) and torch.equal(tr.levels[-1], out)
+    out2, tr2 = separation.separate(mix, priors, chunk=2, **kw)  # scored 2 mixes at a time: same result
+    torch.testing.assert_close(out2, out, rtol=0, atol=1e-6)
+    one, tr1 = separation.separate(mix[0], priors, **kw)
+    assert tr1.levels.shape == (3, 2, 32)
+
+
+def test_oracle_masks_against_hand_computed_cases():
+    from sepnb.oracle import oracle_mask
+
+    t = torch.arange(4096, dtype=torch.float64)
+    # two sinusoids on exact STFT bins far apart: each bin belongs to one source, so both masks are
+    # (nearly) binary and recover the sources almost exactly, the mix's scaling undone
+    s = torch.stack([torch.sin(2 * math.pi * 16 * t / 512), 0.5 * torch.cos(2 * math.pi * 100 * t / 512)])[None]
+    for kind in ("irm", "wiener"):
+        est = oracle_mask(s, kind=kind)
+        assert est.shape == s.shape
+        from sepnb import metrics
+        assert (metrics.si_sdr(s, est) > 30).all()
+        # the masks sum to one per bin: the estimates remix to the mix
+        torch.testing.assert_close(est.mean(1), s.mean(1), rtol=0, atol=1e-9)
+    # one bin shared by two sources with magnitudes 3 and 1 (the same sinusoid, scaled): the IRM gives
+    # each 3/4 and 1/4 of the mix, the Wiener filter 9/10 and 1/10
+    x = torch.sin(2 * math.pi * 16 * t / 512)
+    pair = torch.stack([3 * x, x])[None]
+    mix = pair.mean(1)  # = 2 x
+    inner = slice(512, -512)  # away from the ends' padding
+    irm = oracle_mask(pair, kind="irm")
+    torch.testing.assert_close(irm[0, 0, inner], (0.75 * mix[0] * 2)[inner], rtol=0, atol=1e-9)
+    torch.testing.assert_close(irm[0, 1, inner], (0.25 * mix[0] * 2)[inner], rtol=0, atol=1e-9)
+    wiener = oracle_mask(pair, kind="wiener")
+    torch.testing.assert_close(wiener[0, 0, inner], (0.9 * mix[0] * 2)[inner], rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="unknown mask"):
+        oracle_mask(pair, kind="ibm")
+    with pytest.raises(ValueError, match="shorter"):
+        oracle_mask(pair[..., :100])
+
+
+def test_fixed_order_and_best_permutation_agree_when_the_order_is_right():
+    from sepnb import metrics
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(4, 3, 500, generator=g, dtype=torch.float64)
+    est = ref + 0.3 * torch.randn(4, 3, 500, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(metrics.si_sdr(ref, est, permute=True), metrics.si_sdr(ref, est))
+    worse = metrics.si_sdr(ref, est.roll(1, dims=1))
+    assert (metrics.si_sdr(ref, est.roll(1, dims=1), permute=True) > worse).all()
+
+
+def test_cluster_bootstrap_interval():
+    from sepnb.stats import cluster_bootstrap
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(2.0, 1.0, size=(400, 4))  # 400 clusters of 4 correlated... values
+    iv = cluster_bootstrap(v)
+    assert iv.low < iv.value < iv.high and iv.n_clusters == 400
+    assert iv.value == pytest.approx(v.mean())
+    # the interval's half-width is about 1.96 standard errors of the cluster means
+    se = v.mean(1).std(ddof=1) / math.sqrt(400)
+    assert (iv.high - iv.low) / 2 == pytest.approx(1.96 * se, rel=0.15)
+    # rows that are copies of each other (one cluster) give a wider interval than treating
+    # every value as independent would
+    same = np.repeat(rng.normal(size=(20, 1)), 10, axis=1)
+    assert cluster_bootstrap(same).high - cluster_bootstrap(same).low > 2 * 1.96 * same.std() / math.sqrt(200)
+    assert cluster_bootstrap(v, resamples=500, seed=1) == cluster_bootstrap(v, resamples=500, seed=1)
+    with pytest.raises(ValueError, match="NaN"):
+        cluster_bootstrap([1.0, float("nan")])

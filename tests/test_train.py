@@ -179,7 +179,8 @@ def test_toy_keys_are_unchanged_by_music_support():
         assert "music" not in cfg.to_dict() and "data_root" not in cfg.to_dict()
     parent = train.prior_config("book", "flow", "sine")
     assert train.finetune_config(parent, 0.1, "book").key() == "0c9cc55ab136"
-    assert train.separator_config("book").key() == "81a5c81b69eb"
+    # the book's Conv-TasNet trains 16000 steps with its own eval cadence since issue 12 (a new run by design)
+    assert train.separator_config("book").key() == "ec05c42635f9"
 
 
 FRAMES = dict(sample_rate=16000, frames_per_song=3, frame_seconds=1.0, mono="mean", normalize=None)

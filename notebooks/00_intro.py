@@ -1,0 +1,146 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# (sec-intro)=
+# # Deep generative priors for audio source separation
+#
+# This book reproduces, in code you can run, Frank & Ilse,
+# *Problems using deep generative models for probabilistic audio source
+# separation* {cite}`frank2020problems`.
+#
+# ## Scorecard
+#
+# Each claim the paper makes, judged by rules written down *before* the
+# numbers that judge them (`book/scorecard.yaml`, committed first; its header
+# gives the rules): a claim **holds** when the whole 95% bootstrap interval of
+# its quantity lies on the claim's side of the threshold, **does not hold**
+# when it lies wholly on the other side, is **inconclusive** when the interval
+# contains the threshold, and is **not tested** when the data are not the
+# paper's (the music stand-in is not musdb18), the sample is too small, or the
+# experiment has not been run. The table is computed when the book is built,
+# from that file and the chapters' results (`book/results/*.json`); the last
+# column links to the chapter with the evidence. Rows marked "added" are
+# experiments this book adds, not claims of the paper.
+
+# %% tags=["remove-input"]
+import html
+import os
+
+import pandas as pd
+from IPython.display import HTML, display
+
+from sepnb import paths, profiles, scorecard
+
+# %% tags=["parameters", "remove-cell"]
+profile = os.environ.get("SEPNB_PROFILE", "book")  # smoke | book | paper
+
+# %% tags=["remove-input"]
+P = profiles.get(profile)
+card = scorecard.compute(profile=P.name)
+TITLES = {"02_models": "02", "04_ood": "04", "05_separation": "05"}
+
+
+def quantity(e):
+    if e["low"] is None:
+        return "" if e["value"] is None else f"{e['value']:.3g}"
+    return f"{e['value']:.3g} [{e['low']:.3g}, {e['high']:.3g}]"
+
+
+rows = []
+for e in card:
+    claim = e["claim"] + (f" ({e['config']})" if e["config"] else "")
+    note = f" ({e['reason']})" if e["verdict"] == "not tested" and e["reason"] else ""
+    rows.append({"": "added" if e["kind"].startswith("added") else "paper", "claim": html.escape(claim),
+                 "family": e["family"], "quantity [95% interval]": quantity(e),
+                 "verdict": f"<b>{e['verdict']}</b>{html.escape(note)}",
+                 "evidence": f'<a href="{e["chapter"]}.html">{TITLES[e["chapter"]]}</a>'})
+display(HTML(pd.DataFrame(rows).to_html(index=False, escape=False, classes="scorecard")))
+_ = paths.update_results("scorecard", f"{P.name}/seed=0", {"profile": P.name, "rows": card})
+
+# %% [markdown]
+# ## What the paper claims
+# The paper set out to separate audio mixes by sampling the posterior
+# $p(\mathbf{s} \mid \mathbf{m})$ of the sources given the mix with Langevin
+# dynamics {cite}`welling2011sgld,neal2012mcmc`, following Jayaram & Thickstun
+# {cite}`jayaram2020basis`, with one deep generative prior per source: a WaveNet
+# {cite}`oord2016wavenet` or a FloWaveNet {cite}`kim2019flowavenet`. The
+# separation failed, and the paper explains why: the learned priors are either
+# *discriminative and extremely peaked* or *smooth and non-discriminative*. It
+# supports this with
+#
+# - the likelihood of every source under every prior, on a toy set of periodic
+#   waveforms and on musdb18 {cite}`rafii2017musdb18` (its Figure 3);
+# - the same after fine-tuning the priors on noisy inputs, the smoothing that
+#   Langevin sampling needs (its Figure 4);
+# - the likelihood of constant and random inputs (its Table 1), in the line of
+#   {cite}`nalisnick2019know`.
+#
+# ## What this book adds
+#
+# The authors' code is public, and reading it shows that several published
+# numbers measure something other than what the text says: the flow's
+# "likelihood" leaves out the log-determinant, the WaveNet sees its own target,
+# and the mix term of the Langevin update had weight zero. This book computes
+# the quantities the paper describes, correctly, keeps the authors' variants
+# where they change a conclusion, labelled as such, and says plainly where its
+# results agree with the paper and where they do not. Every number in the prose
+# is computed by the chapter that states it.
+#
+# ## How to read it
+#
+# The chapters build on each other:
+#
+# 1. {ref}`sec-data`: the toy data set (four waveforms, how they are drawn,
+#    what they look and sound like) and the music data: musdb18 when a copy is
+#    given, otherwise a procedurally composed stand-in in its format, named as
+#    a stand-in wherever it is used.
+# 2. {ref}`sec-models`: the two families of priors, WaveNet and FloWaveNet,
+#    with their equations and sizes; one prior per family and source (toy and
+#    music), trained and cached in the run store; what each has learned, with
+#    samples to hear.
+# 3. {ref}`sec-noise`: the priors fine-tuned on noisy inputs at one noise level
+#    (a parameter), and whether the smoothed priors still tell the sources
+#    apart.
+# 4. {ref}`sec-ood`: the cross-likelihood of every source under every prior
+#    (the paper's Figure 3, toy and music), the authors' flow metric beside the correct one,
+#    the same over the grid of noise levels of data and priors (its Figure 4),
+#    constant and noise inputs (its Table 1), and each of the paper's claims
+#    checked against our numbers.
+# 5. {ref}`sec-separation`: separation of toy mixes by Langevin dynamics, plain
+#    and annealed over the noise-conditioned priors, from noise and from the
+#    true sources, measured in SI-SDR (fixed order and best permutation, with
+#    intervals, after every noise level) next to the mix itself, a supervised
+#    separator trained to convergence and oracle masks; with audio, the
+#    sampler's trajectory and a diagnosis of what fails, the sampler or the
+#    priors.
+#
+# Each chapter is a Jupyter notebook, executed top to bottom at the *book*
+# profile (sizes that fit a 2-core CPU) before this site was built. Figures are
+# numbered; audio can be played in place.
+#
+# ## How to re-run it
+#
+# From a clone of the repository (see its README):
+#
+# - `make book` sets up a virtual environment, executes every chapter with
+#   papermill and builds this site into `_build/html`;
+# - `make test` runs the unit tests and every chapter at the tiny *smoke*
+#   profile (`pytest --nbval`);
+# - one chapter with other parameters:
+#   `papermill notebooks/03_noise.ipynb out.ipynb -p sigma 0.359` or
+#   `papermill notebooks/01_data.ipynb out.ipynb -p profile smoke -p seed 1`.
+#
+# The sizes behind the profiles `smoke`, `book` and `paper` live in one place,
+# `sepnb/profiles.py`.
