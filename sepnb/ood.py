@@ -208,38 +208,6 @@ class NoiseGrid:
         """``[n_prior_sigmas, n_test_sigmas, n_priors]`` ROC-AUC of own vs other class."""
         return self._per_cell(CrossLikelihood.aucs)
 
-    def auc_draws(self, idx: np.ndarray) -> np.ndarray:
-        """Bootstrap draws ``[R, n_priors]`` of :meth:`aucs` for resampled examples ``idx [R, n]``.
-
-        Example ``e`` of every data set must come from the same test item (as in
-        chapters 03 and 04, where the four sources of one toy item are windows of
-        one item): an item is a cluster and is resampled with all its windows.
-        Ties count one half, as in :func:`auc`.
-        """
-        from scipy.stats import rankdata
-
-        idx = np.asarray(idx)
-        n = idx.shape[1]
-        out = np.empty((idx.shape[0], len(self.priors)))
-        for i, name in enumerate(self.priors):
-            j = self.data.index(name)
-            own = self.values[i, j][idx]  # [R, n]
-            other = np.concatenate([self.values[i, k][idx] for k in range(len(self.data)) if k != j], axis=1)
-            ranks = rankdata(np.concatenate([own, other], axis=1), axis=1)
-            u = ranks[:, :n].sum(1) - n * (n + 1) / 2
-            out[:, i] = u / (n * other.shape[1])
-        return out
-
-    def auc_intervals(self, resamples: int = 2000, seed: int = 0) -> tuple[list, "Interval"]:
-        """95% cluster-bootstrap intervals of each prior's AUC and of their mean (clusters: test items)."""
-        from .stats import from_draws, resample_indices
-
-        n = self.values.shape[-1]
-        draws = self.auc_draws(resample_indices(n, resamples, seed))
-        a = self.aucs()
-        return ([from_draws(a[i], draws[:, i], n) for i in range(len(a))],
-                from_draws(float(a.mean()), draws.mean(1), n))
-
     def own_prior_ranks_first(self) -> np.ndarray:
         """``[n_prior_sigmas, n_test_sigmas, n_data]``."""
         return self._per_cell(CrossLikelihood.own_prior_ranks_first)
