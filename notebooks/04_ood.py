@@ -106,7 +106,7 @@ spread
 # published tables were computed, so it is the variant to compare with the
 # paper's numbers.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 idx3 = stats.resample_indices(P.fig3_items, 2000, seed)
 fig3_iv = {}
 for f in FAMILIES:
@@ -125,9 +125,17 @@ def cells(f, text):
 pd.concat({f: cells(f, lambda v, i, j: f"{v['mean'][i, j]:.3g} [{v['low'][i, j]:.3g}, {v['high'][i, j]:.3g}]")
            for f in FAMILIES}, names=["family: mean [95% interval]", "prior"])
 
-# %%
+# %% tags=["nbval-ignore-output"]
 pd.concat({f: cells(f, lambda v, i, j: f"{v['median'][i, j]:.3g} / {v['floored_mean'][i, j]:.3g}")
            for f in FAMILIES}, names=["family: median / floored mean", "prior"])
+
+# %% tags=["remove-cell"]
+# The two tables above print trained models' log-likelihoods to three significant digits, which can land on
+# a rounding boundary and print differently on another CPU (or run); the tests check instead:
+for f in FAMILIES:
+    v = fig3_iv[f]
+    assert np.isfinite(v["mean"]).all() and (v["low"] <= v["high"]).all()
+    assert (v["floored_mean"] >= v["mean"] - 1e-9).all() and (v["floored_mean"] >= -1000).all()
 
 # %% [markdown]
 # ### Discrimination
