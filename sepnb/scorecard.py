@@ -194,6 +194,7 @@ def _rank_below(reference, value):
 def _toy_rows(row, r04, profile):  # noqa: C901 - one branch per claim, each short
     from .data import SOURCES
     from .ood import CrossLikelihood
+    from .stats import resample_indices as resample_idx
 
     R, seed = _boot()
     rid, S = row["id"], list(SOURCES)
@@ -220,8 +221,7 @@ def _toy_rows(row, r04, profile):  # noqa: C901 - one branch per claim, each sho
         return [_judged(row, f, _interval(v, d, n3), profile)]
     if rid == "flow_toy_diagonal":
         def frac(vals):
-            m = vals.mean(-1)
-            return float((m.argmax(0) == np.arange(len(S))).mean())
+            return float(CrossLikelihood(vals, S, S).own_prior_ranks_first().mean())
         d = [frac(fig3["flow"][..., i]) for i in idx3]
         return [_judged(row, "flow", _interval(frac(fig3["flow"]), d, n3), profile)]
     if rid == "flow_noisefree_peaked":
@@ -288,12 +288,6 @@ def _toy_rows(row, r04, profile):  # noqa: C901 - one branch per claim, each sho
         d = [stat(i, p) for i, p in zip(idx4, idxp)]
         return [_judged(row, "flow", _interval(stat(np.arange(n4), np.arange(npr)), d, min(n4, npr)), profile)]
     raise KeyError(rid)
-
-
-def resample_idx(n, resamples, seed):
-    from .stats import resample_indices
-
-    return resample_indices(n, resamples, seed)
 
 
 def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict]:
