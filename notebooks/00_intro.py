@@ -49,7 +49,7 @@ profile = os.environ.get("SEPNB_PROFILE", "book")  # smoke | book | paper
 # %% tags=["remove-input"]
 P = profiles.get(profile)
 card = scorecard.compute(profile=P.name)
-TITLES = {"02_models": "02", "04_ood": "04", "05_separation": "05"}
+TITLES = {"02_models": "02", "04_ood": "04", "05_separation": "05", "06_priors_that_separate": "06"}
 
 
 def quantity(e):
@@ -122,9 +122,13 @@ _ = paths.update_results("scorecard", f"{P.name}/seed=0", {"profile": P.name, "r
 #    and annealed over the noise-conditioned priors, from noise and from the
 #    true sources, measured in SI-SDR (fixed order and best permutation, with
 #    intervals, after every noise level) next to the mix itself, a supervised
-#    separator trained to convergence and oracle masks; with audio, the
+#    separator (with its training curve) and oracle masks; with audio, the
 #    sampler's trajectory and a diagnosis of what fails, the sampler or the
 #    priors.
+# 6. {ref}`sec-beyond`, beyond the paper: per-source denoising (score)
+#    priors, trained on single sources only, a sampler that keeps the mix
+#    exact, and a harmonic start chosen by the priors; what separates the toy
+#    mixes, what does not, and why.
 #
 # Each chapter is a Jupyter notebook, executed top to bottom at the *book*
 # profile (sizes that fit a 2-core CPU) before this site was built. Figures are

@@ -49,7 +49,7 @@ import torch
 
 from . import paths, profiles, train
 
-__all__ = ["CASES", "EXTERNAL", "measure", "machine_info", "paper_estimate", "main"]
+__all__ = ["CASES", "SAMPLER_CASES", "EXTERNAL", "measure", "measure_sampler", "machine_info", "paper_estimate", "main"]
 
 SCHEMA = "sepnb.bench/2"
 
@@ -74,6 +74,11 @@ def _cases() -> dict:
 
 
 CASES = _cases()
+
+#: The constrained sampler's step (chapter 06): the profile's test batch (`sep_items` mixes of
+#: `sep_length` samples) scored by four denoisers of the profile's size, one after another or vmap-ed.
+SAMPLER_CASES = {f"sampler-{name}{'-vmap' if vmap else ''}": {"profile": name, "vmap": vmap}
+                 for name in ("smoke", "book") for vmap in (False, True)}
 
 #: Throughputs of the public reference implementations, NOT measured by this module: they
 #: are constants from elsewhere, reported as such and never divided into a measured figure.
@@ -250,6 +255,50 @@ def measure(case: dict, steps: int = 5, warmup: int = 2, compile: bool = False) 
     }
 
 
+def measure_sampler(case: dict, steps: int = 5, warmup: int = 2) -> dict:
+    """Time steps of :func:`sepnb.constrained.constrained_langevin` with four (untrained) denoisers of a profile.
+
+    Returns the median seconds per step over the profile's batch of mixes and what one mix costs over the
+    refinement schedule of chapter 06 (levels x steps per level), at that batch.
+    """
+    from .constrained import constrained_langevin
+    from .denoiser import Denoiser, StackedDenoisers
+
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+    p = profiles.get(case["profile"])
+    dev = train.device()
+    torch.manual_seed(0)
+    stack = StackedDenoisers([Denoiser(**p.denoiser).to(dev).eval() for _ in range(4)], vmap=case["vmap"])
+    mix = 0.5 * torch.sin(torch.linspace(0, 300, p.sep_length)).repeat(p.sep_items, 1).to(dev)
+    times = []
+    for i in range(warmup + steps):
+        _sync(dev)
+        t0 = time.perf_counter()
+        constrained_langevin(mix, stack, sigmas=[0.1], steps_per_sigma=1, denoise_last=False, progress=False)
+        _sync(dev)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    step = statistics.median(times)
+    return {"config": {"profile": p.name, "mixes": p.sep_items, "length": p.sep_length, "denoiser": dict(p.denoiser),
+                       "batched": "vmap" if case["vmap"] else "loop"},
+            "step_s": step, "mix_steps_per_s": p.sep_items / step,
+            "seconds_per_mix_refinement": step * p.refine_levels * p.refine_steps / p.sep_items,
+            "device": str(dev), "threads": torch.get_num_threads(), "timed_steps": steps, "warmup_steps": warmup}
+
+
+def _print_sampler(rows: dict) -> None:
+    print()
+    print("MEASURED: one step of chapter 06's constrained sampler (four denoisers, the profile's batch of mixes)")
+    head = f"{'case':<24}{'batch of mixes':>16}{'scoring':>9}{'s / step':>10}{'mix-steps/s':>13}{'s / mix, refinement':>21}"
+    print(head)
+    print("-" * len(head))
+    for name, r in rows.items():
+        c = r["config"]
+        print(f"{name:<24}{c['mixes']:>8} x {c['length']:<6}{c['batched']:>9}{r['step_s']:>10.3f}"
+              f"{r['mix_steps_per_s']:>13.1f}{r['seconds_per_mix_refinement']:>21.2f}")
+
+
 def _run_isolated(name: str, steps: int, warmup: int, compile: bool = False) -> dict:
     cmd = [sys.executable, "-m", "sepnb.bench", "--one", name, "--steps", str(steps), "--warmup", str(warmup)]
     out = subprocess.run(cmd + (["--compile"] if compile else []), capture_output=True, text=True)
@@ -397,7 +446,7 @@ def _parser() -> argparse.ArgumentParser:
                      "table with the machine, date and configuration of each row, then, separately and "
                      "labelled, the reference implementations' figures from elsewhere (no ratio against them), "
                      "and writes the same as JSON."),
-        epilog=(f"cases: {', '.join(CASES)}. With --profile, only that profile's two cases are measured and the "
+        epilog=(f"cases: {', '.join(list(CASES) + list(SAMPLER_CASES))}. With --profile, only that profile's two cases are measured and the "
                 f"wall time of its prior training is estimated: {FORMULA}."),
     )
     ap.add_argument("--profile", choices=sorted(profiles.PROFILES),
@@ -426,14 +475,17 @@ def main(argv=None) -> int:
     if args.steps < 1 or warmup < 0 or args.devices < 1:
         ap.error("--steps and --devices must be >= 1 and --warmup >= 0")
     if args.one:
-        print(json.dumps(measure(CASES[args.one], steps=args.steps, warmup=warmup, compile=args.compile)))
+        row = (measure_sampler(SAMPLER_CASES[args.one], steps=args.steps, warmup=warmup) if args.one in SAMPLER_CASES
+               else measure(CASES[args.one], steps=args.steps, warmup=warmup, compile=args.compile))
+        print(json.dumps(row))
         return 0
     if args.profile and args.cases:
         ap.error("give --profile or --cases, not both")
-    names = ([f"{f}-{args.profile}" for f in train.FAMILIES] if args.profile else args.cases or list(CASES))
-    unknown = [c for c in names if c not in CASES]
+    names = ([f"{f}-{args.profile}" for f in train.FAMILIES] if args.profile
+             else args.cases or list(CASES) + [c for c in SAMPLER_CASES if "smoke" not in c])
+    unknown = [c for c in names if c not in CASES and c not in SAMPLER_CASES]
     if unknown:
-        ap.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
+        ap.error(f"unknown case(s) {unknown}; choose from {list(CASES) + list(SAMPLER_CASES)}")
 
     dev = train.device()
     result = {
@@ -448,6 +500,11 @@ def main(argv=None) -> int:
     }
     print(f"measuring {len(names)} case(s) on {dev} ...", flush=True)
     for name in names:
+        if name in SAMPLER_CASES:
+            row = (measure_sampler(SAMPLER_CASES[name], steps=args.steps, warmup=warmup) if args.in_process
+                   else _run_isolated(name, args.steps, warmup))
+            result.setdefault("sampler_rows", {})[name] = row
+            continue
         if args.in_process:
             row = measure(CASES[name], steps=args.steps, warmup=warmup, compile=args.compile)
         else:
@@ -455,6 +512,8 @@ def main(argv=None) -> int:
         result["rows"][name] = row
     out = {"measured": result}
     _print_measured(result)
+    if result.get("sampler_rows"):
+        _print_sampler(result["sampler_rows"])
     if args.profile:
         out["estimate"] = paper_estimate(result["rows"], args.profile, devices=args.devices)
         _print_estimate(out["estimate"])

@@ -68,8 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--profile", choices=_profiles(), default=profiles.default_name(), metavar="P",
                    help=f"experiment size, one of {_profiles()} (default: $SEPNB_PROFILE or 'book': "
                         f"{profiles.default_name()!r})")
-    t.add_argument("--family", choices=train.FAMILIES + train.SEPARATORS, metavar="F",
-                   help=f"model family, one of {list(train.FAMILIES + train.SEPARATORS)}")
+    t.add_argument("--family", choices=train.FAMILIES + train.DENOISERS + train.SEPARATORS, metavar="F",
+                   help=f"model family, one of {list(train.FAMILIES + train.DENOISERS + train.SEPARATORS)}")
     t.add_argument("--source", metavar="S",
                    help=f"the source the prior models: toy {list(data.SOURCES)}, music {list(_music.MUSIC_SOURCES)}; "
                         f"'mix' (the default) for convtasnet")
@@ -113,13 +113,18 @@ def config_from_args(args, parser=None):
 
     if args.family is None:
         fail("--family is required (or --all to list the runs): "
-             f"choose one of {list(train.FAMILIES + train.SEPARATORS)}")
+             f"choose one of {list(train.FAMILIES + train.DENOISERS + train.SEPARATORS)}")
     if args.family in train.SEPARATORS:
         if args.source not in (None, "mix"):
             fail(f"--family {args.family} is a separator trained on mixes: --source must be 'mix' (or left out)")
         if args.sigma:
             fail(f"--sigma applies to priors, not to the separator {args.family}")
         return train.separator_config(args.profile, seed=args.seed)
+    if args.family in train.DENOISERS:
+        if args.source not in data.SOURCES or args.sigma:
+            fail(f"--family {args.family} trains on toy sources at every noise level: --source must be one of "
+                 f"{list(data.SOURCES)} and --sigma left out")
+        return train.denoiser_config(args.profile, args.source, seed=args.seed)
     valid = list(data.SOURCES) + list(_music.MUSIC_SOURCES)
     if args.source not in valid:
         fail(f"--source must be one of {valid} for --family {args.family}, got {args.source!r}")

@@ -90,6 +90,29 @@ class Profile:
     #: `tasnet_eval_items` held-out mixes: the curve that shows it has stopped improving
     tasnet_eval_every: int = 50
     tasnet_eval_items: int = 16
+    #: Denoising priors (chapter 06; sepnb.denoiser.Denoiser keywords), trained on windows of
+    #: `sep_length` samples of one source: steps, batch, learning rate, held-out loss every so often.
+    denoiser: dict = field(default_factory=lambda: dict(channels=8, layers=8, emb=16))
+    denoiser_steps: int = 30
+    denoiser_batch: int = 4
+    denoiser_lr: float = 2e-3
+    denoiser_eval_every: int = 10
+    #: Chapter 06's separation: validation mixes (toy training-split items after the first
+    #: `n_train`, never seen by a prior); the harmonic grouping's options (sepnb.harmonic.group);
+    #: the constrained sampler's refinement of the grouping (first level chosen on the validation
+    #: mixes from `refine_grid`, geometric levels down to `refine_floor`, steps per level, step
+    #: factor eta = step * sigma^2) and its run from noise (levels from `noise_sigma_max`).
+    val_items: int = 3
+    harmonic: dict = field(default_factory=lambda: dict(n_candidates=5, max_harmonics=8))
+    refine_grid: tuple = (0.05, 0.1, 0.2)
+    refine_sigma: float = 0.05
+    refine_floor: float = 0.005
+    refine_levels: int = 2
+    refine_steps: int = 2
+    refine_step: float = 0.5
+    noise_sigma_max: float = 1.0
+    noise_levels: int = 2
+    noise_steps: int = 2
     #: Music (chapters 01-02, see sepnb.music.music_source). The procedural stand-in for musdb18
     #: used when no musdb18 is given: keywords of sepnb.music.make_standin (songs in train/ and
     #: test/, seconds per song, seed). The paper's musdb18 has 100 / 50 songs of 2.5-10 min.
@@ -164,7 +187,7 @@ PROFILES: dict[str, Profile] = {
             n_show=4,
             clip_seconds=1.0,
             n_spectra=64,
-            expected_time="about 2 h 20 min on a 2-core CPU from an empty run store",
+            expected_time="about 3 h on a 2-core CPU from an empty run store",
             wavenet=dict(n_layers=10, n_stacks=1, channels=32, kernel_size=2),
             flow=dict(n_blocks=4, n_flows=4, n_layers=4, channels=32, kernel_size=3),
             # measured (python -m sepnb.bench): ~0.25 s (WaveNet) and ~0.4 s (flow) per step
@@ -188,6 +211,21 @@ PROFILES: dict[str, Profile] = {
             tasnet_steps=16000,
             tasnet_eval_every=400,
             tasnet_eval_items=64,
+            # 118k weights; about 0.15 s per step of 8 windows on the 2-core CPU, 3 minutes a source
+            denoiser=dict(channels=32, layers=11, emb=32),
+            denoiser_steps=1200,
+            denoiser_batch=8,
+            denoiser_eval_every=100,
+            # chapter 06: the grouping takes about 3.4 s per mix and 160 refinement steps 3.7 s per
+            # mix on the 2-core CPU; refine_sigma was chosen on the validation mixes (chapter 06
+            # recomputes the choice and checks it)
+            val_items=32,
+            harmonic=dict(n_candidates=8, max_harmonics=32, sigmas=(0.05, 0.2)),
+            refine_sigma=0.05,
+            refine_levels=8,
+            refine_steps=20,
+            noise_levels=10,
+            noise_steps=20,
         ),
         Profile(
             name="paper",
@@ -231,6 +269,17 @@ PROFILES: dict[str, Profile] = {
             music_steps=100_000,
             music_window=16_000,  # one whole frame
             music_ood_length=16_000,
+            denoiser=dict(channels=64, layers=12, emb=32),
+            denoiser_steps=50_000,
+            denoiser_batch=16,
+            denoiser_lr=2e-4,
+            denoiser_eval_every=1000,
+            val_items=100,
+            harmonic=dict(n_candidates=8, max_harmonics=32, sigmas=(0.05, 0.2)),
+            refine_levels=8,
+            refine_steps=20,
+            noise_levels=10,
+            noise_steps=20,
         ),
     )
 }

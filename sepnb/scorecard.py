@@ -152,6 +152,27 @@ def separation_rows(result: dict, seed: int = 0) -> dict:
     return out
 
 
+def beyond_rows(result: dict) -> dict:
+    """The scorecard rows judged by chapter 06 (denoising priors), from its results entry alone.
+
+    Every configuration of ``result["methods"]`` except the start from the
+    truth is judged by ``added_toy_separation_success``; the start from the
+    truth by ``added_sampler_holds_truth`` (family ``"denoiser"``).
+    """
+    from .stats import cluster_bootstrap
+
+    boot = rules()["defaults"]["bootstrap"]
+    profile = result["profile"]
+    out: dict = {"added_toy_separation_success": {}, "added_sampler_holds_truth": {}}
+    for name in result["methods"]:
+        iv = cluster_bootstrap(np.asarray(result["si_sdr_per_mix"][name]["fixed_order"], dtype=float),
+                               resamples=boot["resamples"], seed=boot["seed"])
+        rid = "added_sampler_holds_truth" if "from truth" in name else "added_toy_separation_success"
+        out[rid]["denoiser" if "from truth" in name else name] = {
+            "interval": iv.to_json(), "verdict": judge(rid, iv.low, iv.high, iv.n_clusters, profile)}
+    return out
+
+
 # --------------------------------------------------------------------------- the whole scorecard
 #: where each row's evidence lives (the chapter a reader follows from the scorecard)
 CHAPTER_OF = {"separation": "05_separation", "toy": "04_ood", "music": "04_ood", "budget": "02_models"}
@@ -312,8 +333,12 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
     if profile in rules()["defaults"].get("exclude_profiles", []):
         return _with_chapters([_not_tested(r, f"the {profile} profile's sizes exist for the tests, never for verdicts")
                                for r in rules()["rows"]])
-    r04, r05 = load("04_ood"), load("05_separation")
+    r04, r05, r06 = load("04_ood"), load("05_separation"), load("06_priors_that_separate")
     sep = separation_rows(r05) if r05 and "si_sdr_per_mix" in r05 else None
+    if r06 is not None and "si_sdr_per_mix" in r06:
+        sep = sep or {"added_toy_separation_success": {}, "added_sampler_holds_truth": {}}
+        for rid, configs in beyond_rows(r06).items():
+            sep.setdefault(rid, {}).update(configs)
     out = []
     for row in rules()["rows"]:
         rid = row["id"]
@@ -327,7 +352,7 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
             continue
         if rid in ("langevin_separation_fails", "added_toy_separation_success", "added_sampler_holds_truth",
                    "added_posterior_prefers_truth"):
-            if sep is None:
+            if sep is None or rid not in sep:
                 out.append(_not_tested(row, f"no separation results for {key} (chapter 05)"))
                 continue
             from .stats import Interval
@@ -366,6 +391,7 @@ def _with_chapters(entries: list[dict]) -> list[dict]:
     separation = ("langevin_separation_fails", "added_toy_separation_success", "added_sampler_holds_truth",
                   "added_posterior_prefers_truth")
     for e in entries:
-        e["chapter"] = ("05_separation" if e["id"] in separation
+        e["chapter"] = ("06_priors_that_separate" if e["id"] in separation and e.get("family") == "denoiser"
+                        else "05_separation" if e["id"] in separation
                         else "02_models" if e["id"] == "added_training_budget" else "04_ood")
     return entries

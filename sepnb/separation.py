@@ -43,6 +43,7 @@ __all__ = [
     "step_sizes",
     "differentiable_log_prob",
     "prior_device",
+    "check_mix",
     "separate",
     "BASIS",
 ]
@@ -126,6 +127,19 @@ class NoiseConditionedPrior:
 
     def modules(self):
         return [m for m in self.models.values() if isinstance(m, torch.nn.Module)]
+
+
+def check_mix(mix) -> tuple[torch.Tensor, bool]:
+    """``(mix as [B, T], whether it was one mix [T])``; a clear ValueError for anything else."""
+    if not isinstance(mix, torch.Tensor) or not mix.is_floating_point():
+        raise ValueError(f"mix must be a floating-point torch.Tensor, got {type(mix).__name__}")
+    single = mix.dim() == 1
+    m = mix[None] if single else mix
+    if m.dim() != 2 or m.shape[1] < 1:
+        raise ValueError(f"mix must have shape [T] or [batch, T], got {tuple(mix.shape)}")
+    if not torch.isfinite(m).all():
+        raise ValueError("mix contains NaN or Inf; clean the input first")
+    return m, single
 
 
 def _takes_sigma(prior) -> bool:
@@ -250,14 +264,7 @@ def separate(
 
     from .progress import bar as progress_bar
 
-    if not isinstance(mix, torch.Tensor) or not mix.is_floating_point():
-        raise ValueError(f"mix must be a floating-point torch.Tensor, got {type(mix).__name__}")
-    single = mix.dim() == 1
-    m = mix[None] if single else mix
-    if m.dim() != 2 or m.shape[1] < 1:
-        raise ValueError(f"mix must have shape [T] or [batch, T], got {tuple(mix.shape)}")
-    if not torch.isfinite(m).all():
-        raise ValueError("mix contains NaN or Inf; clean the input first")
+    m, single = check_mix(mix)
     K = len(priors)
     if K < 1:
         raise ValueError("separate needs at least one prior")

@@ -60,6 +60,8 @@ __all__ = [
     "finetune_config",
     "toy_priors",
     "separator_config",
+    "denoiser_config",
+    "toy_denoisers",
     "music_prior_config",
     "music_priors",
     "profile_runs",
@@ -72,6 +74,8 @@ __all__ = [
 FAMILIES = ("wavenet", "flow")
 #: Supervised separators trained on mixes (chapter 05's reference point); their ``source`` is "mix".
 SEPARATORS = ("convtasnet",)
+#: Denoising (score) priors of one source each (chapter 06): trained like the priors, on single sources.
+DENOISERS = ("denoiser",)
 #: Part of every run's key: bump it when a change to sepnb.models or to the training
 #: loop changes what a configuration trains to, so that stale runs are not loaded.
 CODE_VERSION = 1
@@ -153,8 +157,8 @@ class RunConfig:
     data_root: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        if self.family not in FAMILIES + SEPARATORS:
-            raise ValueError(f"unknown model family {self.family!r}: use one of {FAMILIES + SEPARATORS}")
+        if self.family not in FAMILIES + DENOISERS + SEPARATORS:
+            raise ValueError(f"unknown model family {self.family!r}: use one of {FAMILIES + DENOISERS + SEPARATORS}")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}: use one of {DATASETS}")
         if self.dataset == "music":
@@ -164,7 +168,7 @@ class RunConfig:
         sources = _music.MUSIC_SOURCES if self.dataset == "music" else data.SOURCES
         if self.family in SEPARATORS and self.source != "mix":
             raise ValueError(f"a separator ({self.family}) trains on mixes: source must be 'mix', got {self.source!r}")
-        if self.family in FAMILIES and self.source not in sources:
+        if self.family in FAMILIES + DENOISERS and self.source not in sources:
             raise ValueError(f"unknown source {self.source!r} for dataset {self.dataset!r}: use one of {list(sources)}")
         for name in ("steps", "batch", "window", "eval_every", "eval_items", "ckpt_every", "n_items"):
             v = getattr(self, name)
@@ -218,7 +222,11 @@ def build_model(family: str, model_kwargs: dict) -> torch.nn.Module:
         return models.FloWaveNet(**model_kwargs)
     if family == "convtasnet":
         return models.ConvTasNetSeparator(**model_kwargs)
-    raise ValueError(f"unknown model family {family!r}: use one of {FAMILIES + SEPARATORS}")
+    if family == "denoiser":
+        from .denoiser import Denoiser
+
+        return Denoiser(**model_kwargs)
+    raise ValueError(f"unknown model family {family!r}: use one of {FAMILIES + DENOISERS + SEPARATORS}")
 
 
 def run_dir(cfg: RunConfig) -> Path:
@@ -407,6 +415,8 @@ def check_training_options(cfg: RunConfig, bf16: bool = False) -> None:
 
 def loss_unit(cfg: RunConfig) -> str:
     """The unit of a run's training and held-out loss."""
+    if cfg.family in DENOISERS:
+        return "EDM-weighted MSE"
     return "dB (-SI-SDR)" if cfg.family in SEPARATORS else "nats/sample"
 
 
@@ -653,6 +663,23 @@ def separator_config(profile, seed: int = 0) -> RunConfig:
                      n_items=p.n_train, seed=seed)
 
 
+def denoiser_config(profile, source: str, seed: int = 0) -> RunConfig:
+    """The denoising prior of ``source`` at a profile's sizes (chapter 06): single-source windows only."""
+    from . import profiles
+
+    p = profiles.get(profile)
+    return RunConfig(family="denoiser", source=source, model=dict(p.denoiser), steps=p.denoiser_steps,
+                     batch=p.denoiser_batch, window=p.sep_length, lr=p.denoiser_lr, warmup=50,
+                     eval_every=p.denoiser_eval_every, eval_items=p.eval_items,
+                     ckpt_every=max(p.ckpt_every, p.denoiser_eval_every), n_items=p.n_train, seed=seed)
+
+
+def toy_denoisers(profile, seed: int = 0, progress: bool = True) -> dict:
+    """The denoising prior of every toy source at a profile, from the run store: ``{source: (model, history)}``."""
+    return {source: get_prior(denoiser_config(profile, source, seed=seed), progress=progress)
+            for source in data.SOURCES}
+
+
 def toy_priors(profile, seed: int = 0, sigma: float = 0.0, noise_mode: str = "fixed",
                families=FAMILIES, progress: bool = True) -> dict:
     """Every toy prior of ``families`` at a profile, from the run store (chapters 02-04).
@@ -736,7 +763,8 @@ def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool =
     ``profile.sigmas`` level, ``noise_mode="fixed"`` (chapters 03-05; chapter
     03's default ``sigma`` is one of them); the 8 music priors on the data
     ``music`` picks (chapter 02; the stand-in is not written to list them);
-    and the Conv-TasNet separator (chapter 05). Chapter 01 trains nothing.
+    the Conv-TasNet separator (chapter 05); and the 4 denoising priors
+    (chapter 06). Chapter 01 trains nothing.
     """
     from . import profiles
 
@@ -761,6 +789,8 @@ def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool =
                 out.append(({"family": family, "source": source, "music": music, "seed": seed},
                             _music_config(p, family, source, seed, music_data)))
     out.append(({"family": "convtasnet", "source": "mix", "seed": seed}, separator_config(p, seed=seed)))
+    for source in data.SOURCES:
+        out.append(({"family": "denoiser", "source": source, "seed": seed}, denoiser_config(p, source, seed=seed)))
     return out
 
 

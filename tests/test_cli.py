@@ -60,7 +60,7 @@ def test_train_trains_then_loads_the_chapters_run(store):
 
 @pytest.mark.parametrize("args, says", [
     (["--profile", "huge", "--family", "flow", "--source", "sine"], "'book', 'paper', 'smoke'"),
-    (["--profile", "smoke", "--family", "gan", "--source", "sine"], "'wavenet', 'flow', 'convtasnet'"),
+    (["--profile", "smoke", "--family", "gan", "--source", "sine"], "'wavenet', 'flow', 'denoiser', 'convtasnet'"),
     (["--profile", "smoke", "--family", "flow", "--source", "cello"], "'sine', 'square', 'saw', 'triangle', 'bass'"),
     (["--profile", "smoke", "--family", "flow"], "--source must be one of"),
     (["--profile", "smoke", "--source", "sine"], "--family is required"),
@@ -105,11 +105,12 @@ def test_list_names_every_run_of_the_paper_profile(store):
     p = profiles.get("paper")
     rows = [line for line in out.splitlines() if line.startswith(("missing", "done", "partial", "locked"))]
     n_toy, n_tuned = 8, 8 * len(p.sigmas)
-    assert len(rows) == n_toy + n_tuned + 8 + 1 and f"{len(rows)} runs" in out
+    assert len(rows) == n_toy + n_tuned + 8 + 1 + 4 and f"{len(rows)} runs" in out
     assert all(r.startswith("missing") for r in rows)
     commands = [r.split(None, 2)[2] for r in rows]
     assert "sepnb train --profile paper --family flow --source sine" in commands
     assert "sepnb train --profile paper --family convtasnet" in commands
+    assert "sepnb train --profile paper --family denoiser --source triangle" in commands
     assert "sepnb train --profile paper --family wavenet --source drums" in commands
     for sigma in set(p.sigmas) | chapter_sigmas():
         assert f"sepnb train --profile paper --family wavenet --source saw --sigma {sigma:g}" in commands

@@ -86,12 +86,47 @@ def test_separation_rows_from_per_mix_numbers():
     assert card["diagnosis"]["flow"] == "not tested" and card["langevin_separation_fails"]["row"] == "not tested"
 
 
+def _glued(chapter: str) -> dict:
+    """The text of every value glued in the executed chapter ``book/<chapter>.ipynb``."""
+    import nbformat
+
+    from sepnb import paths
+
+    nb = nbformat.read(paths.BOOK / f"{chapter}.ipynb", as_version=4)
+    glued = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            key = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if key:
+                glued[key] = out["data"].get("application/papermill.record/text/plain", "").strip("'\"")
+    return glued
+
+
+def test_chapter_06_verdicts_follow_from_the_rules_and_its_results():
+    """Recompute chapter 06's rows from book/results/06_priors_that_separate.json; the results file and the
+    executed chapter must state the same verdicts."""
+    import json
+
+    from sepnb import paths
+
+    entry = json.loads((paths.RESULTS / "06_priors_that_separate.json").read_text())["runs"].get("book/seed=0")
+    if entry is None or "scorecard" not in entry:
+        pytest.fail("book/results/06_priors_that_separate.json has no book-profile entry; run make book")
+    card = scorecard.beyond_rows(entry)
+    assert card == entry["scorecard"], "the stored verdicts differ from the rules applied to the stored numbers"
+    assert len(entry["si_sdr_per_mix"]["denoiser: harmonic grouping + constrained Langevin"]["fixed_order"]) >= 32
+    glued = _glued("06_priors_that_separate")
+    short = {"denoiser: constrained Langevin from noise": "cl_from_noise", "denoiser: harmonic grouping":
+             "harmonic_grouping", "denoiser: harmonic grouping + constrained Langevin": "harmonic_grouping_cl"}
+    for name, v in card["added_toy_separation_success"].items():
+        assert glued[f"verdict_{short[name]}"] == v["verdict"], name
+    assert glued["verdict_holds_truth"] == card["added_sampler_holds_truth"]["denoiser"]["verdict"]
+
+
 def test_the_books_separation_verdicts_follow_from_the_rules_and_its_results():
     """Recompute chapter 05's scorecard rows from book/results/05_separation.json and compare them with
     the verdicts the results file and the executed chapter state."""
     import json
-
-    import nbformat
 
     from sepnb import paths
 
@@ -101,13 +136,7 @@ def test_the_books_separation_verdicts_follow_from_the_rules_and_its_results():
         pytest.fail("book/results/05_separation.json has no book-profile entry with a scorecard; run make book")
     card = scorecard.separation_rows(entry)
     assert card == entry["scorecard"], "the stored verdicts differ from the rules applied to the stored numbers"
-    nb = nbformat.read(paths.BOOK / "05_separation.ipynb", as_version=4)
-    glued = {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            key = out.get("metadata", {}).get("scrapbook", {}).get("name")
-            if key:
-                glued[key] = out["data"].get("application/papermill.record/text/plain", "").strip("'\"")
+    glued = _glued("05_separation")
     for f in ("flow", "wavenet"):
         assert glued[f"diagnosis_{f}"] == card["diagnosis"][f]
         assert glued[f"verdict_holds_{f}"] == card["added_sampler_holds_truth"][f]["verdict"]

@@ -1,0 +1,73 @@
+"""Chapter 06's harmonic start: peaks, harmonic combs, fundamentals refined, groups assigned by the priors."""
+
+import numpy as np
+import pytest
+import torch
+
+from sepnb import data, harmonic, metrics
+
+FS = 16_000
+
+
+def test_spectral_peaks_find_a_sine_to_a_fraction_of_a_bin():
+    t = np.arange(2048) / FS
+    x = np.sin(2 * np.pi * 441.3 * t) + 0.5 * np.sin(2 * np.pi * 1000.0 * t + 1.0)
+    peaks = harmonic.spectral_peaks(x, 2, FS)
+    assert abs(peaks[0] - 441.3) < 0.5 and abs(peaks[1] - 1000.0) < 0.5  # strongest first; a bin is 7.8 Hz
+
+
+def test_harmonic_frequencies_fold_at_nyquist():
+    fr = harmonic.harmonic_frequencies(3000.0, FS, max_harmonics=4)
+    np.testing.assert_allclose(fr, [3000.0, 6000.0, 7000.0, 4000.0])  # 9000 -> 7000, 12000 -> 4000
+
+
+def test_a_comb_at_the_true_fundamental_reconstructs_an_aliased_square_wave():
+    x = data.waveform("square", 0.1 + 1234.5 * np.arange(2048) / FS)  # naive: aliases above 8 kHz
+    parts, res = harmonic.harmonic_fit(x, [1234.5], FS, max_harmonics=64)
+    # the comb folds 25 harmonics (up to 2 fs); the square's energy beyond them is 8/pi^2 sum 1/h^2 ~ 1.6 %
+    assert np.sum(res**2) / np.sum(x**2) < 0.02
+    assert np.allclose(parts[0] + res, x)
+    _, off = harmonic.harmonic_fit(x, [1239.5], FS, max_harmonics=64)  # 5 Hz off: most of the wave is missed
+    assert np.sum(off**2) / np.sum(x**2) > 0.3
+
+
+def test_refine_f0_moves_a_wrong_fundamental_to_the_true_one():
+    x = data.waveform("saw", 300.0 * np.arange(2048) / FS)
+    assert abs(harmonic.refine_f0(x, [300.4], 0, 1.0, FS, max_harmonics=16)[0] - 300.0) < 0.05
+
+
+class Bandpass(torch.nn.Module):
+    """A stand-in prior that only knows its frequency: D(x) = x projected onto sin/cos at f (all levels)."""
+
+    def __init__(self, f, T):
+        super().__init__()
+        t = torch.arange(T, dtype=torch.float64) / FS
+        basis = torch.stack([torch.cos(2 * np.pi * f * t), torch.sin(2 * np.pi * f * t)])  # [2, T]
+        q, _ = torch.linalg.qr(basis.T)
+        self.register_buffer("q", q.float())
+
+    def forward(self, x, sigma):
+        return (x @ self.q) @ self.q.T
+
+
+def test_group_assigns_each_group_to_the_prior_that_explains_it_and_keeps_the_mix():
+    T, freqs = 2048, [523.0, 97.0, 1880.0, 260.0]  # source k is a sine at freqs[k]
+    t = np.arange(T) / FS
+    truth = np.stack([0.9 * np.sin(2 * np.pi * f * t + k) for k, f in enumerate(freqs)])
+    mix = truth.mean(axis=0)
+    priors = [Bandpass(f, T) for f in freqs]
+    g = harmonic.group(mix, priors, np.full(4, 0.25), FS, n_candidates=6, max_harmonics=1)
+    np.testing.assert_allclose(g.f0, freqs, atol=0.3)  # fundamentals found and given to the right source
+    assert np.allclose(g.sources.mean(axis=0), mix, atol=1e-8)  # the decomposition adds up to the mix
+    si = metrics.si_sdr(torch.tensor(truth)[None], torch.tensor(g.sources)[None])
+    assert (si > 30).all(), si
+
+
+def test_harmonic_start_checks_its_input():
+    priors = [Bandpass(100.0 * (k + 1), 64) for k in range(4)]
+    with pytest.raises(ValueError, match="batch, time"):
+        harmonic.harmonic_start(torch.zeros(64), priors, progress=False)
+    with pytest.raises(ValueError, match="n_candidates"):
+        harmonic.harmonic_start(torch.zeros(1, 64), priors, n_candidates=3, progress=False)
+    with pytest.raises(ValueError, match="silent"):
+        harmonic.harmonic_start(torch.zeros(1, 64), priors, progress=False)
