@@ -372,6 +372,32 @@ matched.round(3)
 # 0.359 score clean data with {glue:text}`wide_prior_on_clean_flow:.2f`
 # (WaveNets {glue:text}`wide_prior_on_clean_wavenet:.2f`).
 #
+# Every cell of the grid has its intervals too: the 95% bootstrap interval
+# (2000 resamples of the {glue:text}`grid_items` test items) of every mean
+# log-likelihood and every per-prior AUC of Figure 4 is in the results file
+# (`figure4_intervals`). Their widths, over all
+# {glue:text}`grid_cells` panels:
+
+# %% tags=["nbval-ignore-output"]
+fig4_iv, widths = {}, []
+for f in FAMILIES:
+    g = grid[f]
+    # mean log-likelihood per sample: every (prior level, data level, prior, data) over resampled items
+    mean_draws = g.values[..., idx4].mean(-1)  # [a, b, prior, data, resamples]
+    m_lo, m_hi = np.percentile(mean_draws, [2.5, 97.5], axis=-1)
+    auc_draws = np.array([[g.cell(a, b).auc_draws(idx4) for b in range(len(test_sigmas))]
+                          for a in range(len(test_sigmas))])  # [a, b, resamples, prior]
+    a_lo, a_hi = np.percentile(auc_draws, [2.5, 97.5], axis=2)
+    fig4_iv[f] = {"axes": ["prior_sigma", "test_sigma", "prior", "data"], "mean_low": m_lo.round(4).tolist(),
+                  "mean_high": m_hi.round(4).tolist(), "auc_axes": ["prior_sigma", "test_sigma", "prior"],
+                  "auc_low": a_lo.round(4).tolist(), "auc_high": a_hi.round(4).tolist()}
+    mean_width, auc_width = (m_hi - m_lo).ravel(), (a_hi - a_lo).ravel()
+    widths.append({"family": f, "AUC: median width": np.median(auc_width), "AUC: widest": auc_width.max(),
+                   "mean log-lik.: median width": np.median(mean_width), "mean log-lik.: widest": mean_width.max()})
+glue("grid_cells", len(test_sigmas) ** 2, display=False)
+pd.DataFrame(widths).set_index("family").map("{:.3g}".format)
+
+# %% [markdown]
 # ## Table 1: constant and noise inputs
 #
 # Constant zero and Gaussian noise $\mathcal{N}(0, 0.5)$ (standard deviation
@@ -399,6 +425,22 @@ table1 = pd.DataFrame(table1, index=list(data.SOURCES)).T.sort_index(level=0, so
 table1.index.names = ["input", "family", "prior"]
 glue("input_length", P.ood_length, display=False)
 table1.round(1)
+
+# %% [markdown]
+# The same entries with 95% bootstrap intervals over the
+# {glue:text}`n_probes` probes of each input (2000 resamples; zeros are one
+# input repeated, so their interval has no width):
+
+# %% tags=["nbval-ignore-output"]
+t1_iv = {}
+for key, vals in table1_per_probe.items():
+    inp, f, label = key.split(" | ")
+    v = np.asarray(vals)  # [prior, probe]
+    t1_iv[(inp, f, label)] = [f"{stats.cluster_bootstrap(v[k], seed=seed):.1f}" for k in range(len(data.SOURCES))]
+glue("n_probes", P.ood_items, display=False)
+t1_iv = pd.DataFrame(t1_iv, index=list(data.SOURCES)).T
+t1_iv.index.names = ["input", "family", "prior"]
+t1_iv
 
 # %% [markdown]
 # Inputs are {glue:text}`input_length` samples long; entries are mean
@@ -678,6 +720,7 @@ out = {
     "figure3_per_item": {f: fig3[f].values.round(4).tolist() for f in FAMILIES},
     # per test item, for the scorecard: values[prior_sigma][test_sigma][prior][data][item]
     "figure4_per_item": {f: grid[f].values.round(4).tolist() for f in FAMILIES},
+    "figure4_intervals": fig4_iv,
     # per probe, for the scorecard: "input | family | prior set" -> [prior][probe]
     "table1_per_probe": table1_per_probe,
     "figure3_flow_authors_metric": authors.to_json(),
