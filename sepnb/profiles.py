@@ -139,6 +139,10 @@ class Profile:
         return dataclasses.replace(self, **changes)
 
 
+#: Chapter 06's grouping and sampler schedule, the same at the book's and the paper's sizes.
+_SEPARATION_06 = dict(harmonic=dict(n_candidates=8, max_harmonics=32, sigmas=(0.05, 0.2)), refine_levels=8,
+                      refine_steps=20, noise_levels=10, noise_steps=20)
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
@@ -220,12 +224,8 @@ PROFILES: dict[str, Profile] = {
             # mix on the 2-core CPU; refine_sigma was chosen on the validation mixes (chapter 06
             # recomputes the choice and checks it)
             val_items=32,
-            harmonic=dict(n_candidates=8, max_harmonics=32, sigmas=(0.05, 0.2)),
             refine_sigma=0.05,
-            refine_levels=8,
-            refine_steps=20,
-            noise_levels=10,
-            noise_steps=20,
+            **_SEPARATION_06,
         ),
         Profile(
             name="paper",
@@ -275,11 +275,7 @@ PROFILES: dict[str, Profile] = {
             denoiser_lr=2e-4,
             denoiser_eval_every=1000,
             val_items=100,
-            harmonic=dict(n_candidates=8, max_harmonics=32, sigmas=(0.05, 0.2)),
-            refine_levels=8,
-            refine_steps=20,
-            noise_levels=10,
-            noise_steps=20,
+            **_SEPARATION_06,
         ),
     )
 }

@@ -104,6 +104,19 @@ def diagnose(v_holds: str, v_prefers: str) -> str:
     return "both" if sampler and priors else "sampler" if sampler else "priors" if priors else "unclear"
 
 
+def _mix_interval(values):
+    """The cluster-bootstrap interval over mixes (rows of ``values``) with the rules file's resamples and seed."""
+    from .stats import cluster_bootstrap
+
+    boot = rules()["defaults"]["bootstrap"]
+    return cluster_bootstrap(np.asarray(values, dtype=float), resamples=boot["resamples"], seed=boot["seed"])
+
+
+def _verdict_of(row_id: str, iv, profile: str) -> dict:
+    """``{"interval": ..., "verdict": ...}`` of row ``row_id`` for the interval ``iv``."""
+    return {"interval": iv.to_json(), "verdict": judge(row_id, iv.low, iv.high, iv.n_clusters, profile)}
+
+
 def separation_rows(result: dict, seed: int = 0) -> dict:
     """The scorecard rows judged by chapter 05, recomputed from its results entry alone.
 
@@ -113,19 +126,12 @@ def separation_rows(result: dict, seed: int = 0) -> dict:
     ``"diagnosis": {family: ...}``. Every interval is the cluster bootstrap
     over mixes with the rules file's resamples and seed.
     """
-    import numpy as np
-
-    from .stats import cluster_bootstrap
-
-    boot = rules()["defaults"]["bootstrap"]
-    n, profile = int(result["n_mixes"]), result["profile"]
+    profile = result["profile"]
     per_mix = result["si_sdr_per_mix"]
-
-    def interval(values):
-        return cluster_bootstrap(np.asarray(values, dtype=float), resamples=boot["resamples"], seed=boot["seed"])
+    interval = _mix_interval
 
     def judged(row_id, iv):
-        return {"interval": iv.to_json(), "verdict": judge(row_id, iv.low, iv.high, iv.n_clusters, profile)}
+        return _verdict_of(row_id, iv, profile)
 
     out: dict = {"langevin_separation_fails": {}, "added_toy_separation_success": {},
                  "added_sampler_holds_truth": {}, "added_posterior_prefers_truth": {}, "diagnosis": {}}
@@ -159,17 +165,12 @@ def beyond_rows(result: dict) -> dict:
     truth is judged by ``added_toy_separation_success``; the start from the
     truth by ``added_sampler_holds_truth`` (family ``"denoiser"``).
     """
-    from .stats import cluster_bootstrap
-
-    boot = rules()["defaults"]["bootstrap"]
-    profile = result["profile"]
     out: dict = {"added_toy_separation_success": {}, "added_sampler_holds_truth": {}}
     for name in result["methods"]:
-        iv = cluster_bootstrap(np.asarray(result["si_sdr_per_mix"][name]["fixed_order"], dtype=float),
-                               resamples=boot["resamples"], seed=boot["seed"])
-        rid = "added_sampler_holds_truth" if "from truth" in name else "added_toy_separation_success"
-        out[rid]["denoiser" if "from truth" in name else name] = {
-            "interval": iv.to_json(), "verdict": judge(rid, iv.low, iv.high, iv.n_clusters, profile)}
+        iv = _mix_interval(result["si_sdr_per_mix"][name]["fixed_order"])
+        truth = "from truth" in name
+        rid = "added_sampler_holds_truth" if truth else "added_toy_separation_success"
+        out[rid]["denoiser" if truth else name] = _verdict_of(rid, iv, result["profile"])
     return out
 
 
