@@ -81,6 +81,7 @@ DENOISERS = ("denoiser",)
 CODE_VERSION = 1
 NOISE_MODES = ("fixed", "authors")
 DATASETS = ("toy", "music")
+_PLATEAU_DEFAULTS = {"eval_split": "test", "lr_patience": 0, "stop_patience": 0, "min_delta": 0.0}
 _MUSIC_FRAME_KEYS = ("sample_rate", "frames_per_song", "frame_seconds", "mono", "normalize")
 
 
@@ -155,8 +156,31 @@ class RunConfig:
     parent: "RunConfig | None" = None
     music: dict | None = None
     data_root: str | None = field(default=None, compare=False)
+    #: Where the held-out loss is measured: "test" (the first ``eval_items`` test items, a
+    #: monitor only) or "val" (training-split items ``n_items ..``, which no step trains on;
+    #: toy runs only). Runs that stop or lower their step size by it use "val".
+    eval_split: str = "test"
+    #: Plateau rules on the held-out loss, counted in evaluations: halve the learning rate after
+    #: ``lr_patience`` evaluations without an improvement of more than ``min_delta`` (0: never);
+    #: stop after ``stop_patience`` such evaluations and keep the best weights (0: never).
+    lr_patience: int = 0
+    stop_patience: int = 0
+    min_delta: float = 0.0
 
     def __post_init__(self):
+        if self.eval_split not in ("test", "val"):
+            raise ValueError(f"eval_split must be 'test' or 'val', got {self.eval_split!r}")
+        if self.eval_split == "val" and self.dataset != "toy":
+            raise ValueError("eval_split='val' (held-out training items) exists for toy runs only")
+        for name in ("lr_patience", "stop_patience"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0 (0: off), got {v!r}")
+        if not (isinstance(self.min_delta, (int, float)) and math.isfinite(self.min_delta) and self.min_delta >= 0):
+            raise ValueError(f"min_delta must be a finite number >= 0, got {self.min_delta!r}")
+        if (self.lr_patience or self.stop_patience) and self.eval_split != "val":
+            raise ValueError("lr_patience and stop_patience decide on the held-out loss: use eval_split='val', "
+                             "never the test items")
         if self.family not in FAMILIES + DENOISERS + SEPARATORS:
             raise ValueError(f"unknown model family {self.family!r}: use one of {FAMILIES + DENOISERS + SEPARATORS}")
         if self.dataset not in DATASETS:
@@ -202,6 +226,9 @@ class RunConfig:
         del d["data_root"]  # where the data lie is not what they are
         if d["music"] is None:
             del d["music"]  # toy runs: the keys they had before music existed
+        for name, default in _PLATEAU_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]  # runs without plateau rules keep the keys they had before these existed
         d["parent"] = None if self.parent is None else self.parent.key()
         d["code_version"] = CODE_VERSION
         return d
@@ -321,8 +348,12 @@ def _windows(cfg: RunConfig, split: str, n_items: int):
 
 
 def _eval_batch(cfg: RunConfig) -> torch.Tensor:
-    ds = _windows(cfg, "test", cfg.eval_items)
-    x = ds.batch(np.arange(cfg.eval_items))
+    if cfg.eval_split == "val":  # training-split items after the n_items that training draws from
+        ds = _windows(cfg, "train", cfg.n_items + cfg.eval_items)
+        x = ds.batch(np.arange(cfg.n_items, cfg.n_items + cfg.eval_items))
+    else:
+        ds = _windows(cfg, "test", cfg.eval_items)
+        x = ds.batch(np.arange(cfg.eval_items))
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     return add_noise(x, cfg.sigma, cfg.noise_mode, gen)
 
@@ -333,6 +364,28 @@ def _lr_factor(cfg: RunConfig, step: int) -> float:
         return (step + 1) / cfg.warmup
     t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     return cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+def _plateau_update(cfg: RunConfig, plateau: dict, step: int, value: float) -> bool:
+    """Record the held-out loss ``value`` at ``step`` by the plateau rules; True when the run should stop.
+
+    An improvement is a loss below the best by more than ``min_delta``; each
+    ``lr_patience`` evaluations without one halve ``plateau["lr_scale"]``.
+    """
+    if plateau["best"] is None or value < plateau["best"] - cfg.min_delta:
+        plateau.update(best=value, best_step=step, since=0, since_lr=0)
+        return False
+    plateau["since"] += 1
+    plateau["since_lr"] += 1
+    if cfg.lr_patience and plateau["since_lr"] >= cfg.lr_patience:
+        plateau["lr_scale"] /= 2
+        plateau["since_lr"] = 0
+        plateau["halved_at"].append(step)
+    return bool(cfg.stop_patience) and plateau["since"] >= cfg.stop_patience
+
+
+def _cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 @torch.no_grad()
@@ -474,11 +527,18 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
     if cfg.parent is not None:
         parent_model, _ = get_prior(cfg.parent, progress=progress, workers=workers, bf16=bf16)
         model.load_state_dict(parent_model.state_dict())
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, s))
     history = {"step": [], "train": [], "eval_step": [], "eval": []}
+    selecting = cfg.stop_patience > 0  # keep the best held-out weights, not the last
+    if cfg.lr_patience or selecting:
+        history["plateau"] = {"best": None, "best_step": None, "since": 0, "since_lr": 0, "lr_scale": 1.0,
+                              "halved_at": [], "stopped_at": None}
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
+    # the plateau's factor is read from the (possibly resumed) history at every step
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: _lr_factor(cfg, s) * history.get("plateau", {}).get("lr_scale", 1.0))
     meta = {"sessions": []}
     step = 0
+    best_state = None
     if ckpt_path.exists():
         state = _load(ckpt_path)
         model.load_state_dict(state["model"])
@@ -487,6 +547,7 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
         history = state["history"]
         step = int(state["step"])
         meta = state.get("meta", meta)
+        best_state = state.get("best_model")
     session = _session(dev, bf16, world, workers, step)
     meta["sessions"].append(session)
 
@@ -502,6 +563,9 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
         if main:
             history["eval_step"].append(0)
             history["eval"].append(_evaluate(model, x_eval))
+            if "plateau" in history:
+                _plateau_update(cfg, history["plateau"], 0, history["eval"][-1])
+                best_state = _cpu_state(model) if selecting else None
     net = _Loss(model, bf16)
     if parallel.is_distributed():
         net = torch.nn.parallel.DistributedDataParallel(
@@ -514,7 +578,8 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
 
     def checkpoint():
         session["to_step"] = step
-        _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
+        extra = {"best_model": best_state} if selecting else {}
+        _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), **extra,
                       "scheduler": sched.state_dict(), "history": history, "step": step, "meta": meta}, ckpt_path)
 
     if main:
@@ -547,17 +612,32 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
         history["seconds"] += time.perf_counter() - t_step
         history["step"].append(step)
         history["train"].append(float(reported))
-        if main and (step % cfg.eval_every == 0 or step == cfg.steps):
-            history["eval_step"].append(step)
-            history["eval"].append(_evaluate(model, x_eval))
-            bar.set_postfix_str(f"train {history['train'][-1]:.3f} eval {history['eval'][-1]:.3f} {unit}")
+        stop = False
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            if main:
+                history["eval_step"].append(step)
+                history["eval"].append(_evaluate(model, x_eval))
+                bar.set_postfix_str(f"train {history['train'][-1]:.3f} eval {history['eval'][-1]:.3f} {unit}")
+                if "plateau" in history:
+                    stop = _plateau_update(cfg, history["plateau"], step, history["eval"][-1])
+                    if selecting and history["plateau"]["best_step"] == step:
+                        best_state = _cpu_state(model)
+                    if stop:
+                        history["plateau"]["stopped_at"] = step
+            if "plateau" in history:  # every rank follows rank 0's decisions
+                stop, history["plateau"] = parallel.broadcast_object((stop, history["plateau"]))
         bar.update(1)
+        if stop:
+            break
         if main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
             checkpoint()
         if stop_after is not None and done_here >= stop_after and step < cfg.steps:
             bar.close()
             return model, history
     bar.close()
+    if selecting:  # the weights of the best held-out loss, on every rank
+        best_state = parallel.broadcast_object(best_state)
+        model.load_state_dict(best_state)
     if main:
         session["to_step"] = step
         _save_atomic({"model": model.state_dict(), "history": history, "meta": meta}, folder / "final.pt")
@@ -653,14 +733,29 @@ def finetune_config(parent: RunConfig, sigma: float, profile, noise_mode: str = 
 
 
 def separator_config(profile, seed: int = 0) -> RunConfig:
-    """The supervised Conv-TasNet baseline of a profile, trained on toy mixes (chapter 05)."""
+    """The supervised Conv-TasNet reference of a profile, trained on toy mixes (chapter 05).
+
+    Two stages: ``tasnet_steps`` on a cosine schedule (its held-out curve is a
+    monitor on test windows), then, where the profile has ``tasnet_continue``,
+    a continuation from those weights (fresh Adam) that measures its loss on
+    held-out *training-split* mixes, halves its step size when that loss
+    stalls and stops when it has stopped improving, keeping the best weights
+    (the Conv-TasNet paper's recipe). The continuation is returned; its
+    ``parent`` is the first stage.
+    """
     from . import profiles
 
     p = profiles.get(profile)
-    return RunConfig(family="convtasnet", source="mix", model=dict(p.tasnet), steps=p.tasnet_steps,
-                     batch=p.batch, window=p.window, lr=p.tasnet_lr, eval_every=p.tasnet_eval_every,
-                     eval_items=p.tasnet_eval_items, ckpt_every=max(p.ckpt_every, p.tasnet_eval_every),
-                     n_items=p.n_train, seed=seed)
+    first = RunConfig(family="convtasnet", source="mix", model=dict(p.tasnet), steps=p.tasnet_steps,
+                      batch=p.batch, window=p.window, lr=p.tasnet_lr, eval_every=p.tasnet_eval_every,
+                      eval_items=p.tasnet_eval_items, ckpt_every=max(p.ckpt_every, p.tasnet_eval_every),
+                      n_items=p.n_train, seed=seed)
+    if not p.tasnet_continue:
+        return first
+    c = p.tasnet_continue
+    return first.replace(steps=c["steps"], lr=c["lr"], warmup=min(first.warmup, 10), lr_min_ratio=1.0,
+                         eval_items=c["eval_items"], eval_split="val", lr_patience=c["lr_patience"],
+                         stop_patience=c["stop_patience"], min_delta=c["min_delta"], parent=first)
 
 
 def denoiser_config(profile, source: str, seed: int = 0) -> RunConfig:

@@ -9,10 +9,11 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 import torch
 
-from sepnb import paths, train
+from sepnb import data, paths, train
 
 TINY = {
     "wavenet": dict(n_layers=3, n_stacks=1, channels=8, kernel_size=2),
@@ -179,8 +180,55 @@ def test_toy_keys_are_unchanged_by_music_support():
         assert "music" not in cfg.to_dict() and "data_root" not in cfg.to_dict()
     parent = train.prior_config("book", "flow", "sine")
     assert train.finetune_config(parent, 0.1, "book").key() == "0c9cc55ab136"
-    # the book's Conv-TasNet trains 16000 steps with its own eval cadence since issue 12 (a new run by design)
-    assert train.separator_config("book").key() == "ec05c42635f9"
+    # the book's Conv-TasNet trains 16000 steps with its own eval cadence since issue 12 (a new run by design);
+    # since then it continues from them until its validation loss stops improving: the first stage's key stays
+    sep = train.separator_config("book")
+    assert sep.parent.key() == "ec05c42635f9" and sep.eval_split == "val" and sep.stop_patience > 0
+    # the plateau fields are in the key only where set
+    assert not {"eval_split", "lr_patience", "stop_patience", "min_delta"} & set(sep.parent.to_dict())
+    assert {"eval_split", "lr_patience", "stop_patience", "min_delta"} <= set(sep.to_dict())
+
+
+def test_plateau_rules_halve_the_step_size_and_stop():
+    cfg = train.separator_config("smoke").replace(lr_patience=2, stop_patience=3, min_delta=0.1)
+    plateau = {"best": None, "best_step": None, "since": 0, "since_lr": 0, "lr_scale": 1.0, "halved_at": [],
+               "stopped_at": None}
+    # losses: improve, improve, 3 evaluations within min_delta of the best -> halve after 2, stop after 3
+    calls = [(0, 5.0), (10, 4.0), (20, 3.95), (30, 4.5), (40, 3.91)]
+    stops = [train._plateau_update(cfg, plateau, s, v) for s, v in calls]
+    assert stops == [False, False, False, False, True]
+    assert plateau["best"] == 4.0 and plateau["best_step"] == 10 and plateau["halved_at"] == [30]
+    assert plateau["lr_scale"] == 0.5
+    # an improvement by more than min_delta resets both counters
+    assert not train._plateau_update(cfg, plateau, 50, 3.0) and plateau["since"] == plateau["since_lr"] == 0
+
+
+def test_plateau_rules_refuse_the_test_items():
+    first = train.separator_config("smoke").parent
+    with pytest.raises(ValueError, match="eval_split='val'"):
+        first.replace(stop_patience=3)
+    with pytest.raises(ValueError, match="eval_split must be"):
+        first.replace(eval_split="holdout")
+    with pytest.raises(ValueError, match="lr_patience must be"):
+        first.replace(eval_split="val", lr_patience=-1)
+
+
+def test_early_stopping_keeps_the_best_weights_and_resumes(tmp_path, monkeypatch):
+    """A run stopped by its plateau rule saves its best held-out weights; validation items are never trained on."""
+    monkeypatch.setenv("SEPNB_RUNS", str(tmp_path))
+    # no gain can beat min_delta = 100 dB: the best weights are the initial ones, the stop comes at 2 x 5 steps
+    cfg = train.separator_config("smoke").replace(parent=None, steps=60, stop_patience=2, lr_patience=1,
+                                                  min_delta=100.0, lr=3e-2, eval_every=5)
+    val = train._eval_batch(cfg)
+    items = data.ToyWindows("train", window=cfg.window, n_items=cfg.n_items + cfg.eval_items, seed=cfg.seed)
+    assert torch.equal(val, items.batch(np.arange(cfg.n_items, cfg.n_items + cfg.eval_items)))
+    train.train(cfg, progress=False, stop_after=7)  # interrupted, then resumed from its checkpoint
+    model, h = train.get_prior(cfg, progress=False)
+    p = h["plateau"]
+    assert p["best_step"] == 0 and p["best"] == h["eval"][0] and p["halved_at"] == [5, 10]
+    assert p["stopped_at"] == 10 and h["step"][-1] == 10 and h["eval_step"] == [0, 5, 10]
+    assert min(h["eval"][1:]) < h["eval"][0]  # the last weights were better, yet within min_delta: not kept
+    assert train._evaluate(model, val) == pytest.approx(p["best"], abs=1e-5)
 
 
 FRAMES = dict(sample_rate=16000, frames_per_song=3, frame_seconds=1.0, mono="mean", normalize=None)
