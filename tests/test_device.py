@@ -80,3 +80,38 @@ def test_chapter_core_calls_run_with_the_priors_on_cuda(tmp_path, monkeypatch):
     with torch.no_grad():
         est = tasnet(mix.to(train.device())).cpu()
     assert est.shape == windows.shape
+
+
+@needs_cuda
+def test_chapter_06_core_calls_run_with_the_priors_on_cuda(tmp_path, monkeypatch):
+    """Denoisers trained through the store on the GPU; the constrained sampler and the harmonic start take CPU mixes."""
+    from sepnb import constrained, harmonic
+    from sepnb.denoiser import StackedDenoisers
+
+    monkeypatch.setenv("SEPNB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("SEPNB_DEVICE", "cuda")
+    P = profiles.get("smoke")
+    denoisers = [m for m, _ in train.toy_denoisers(P, progress=False).values()]
+    assert all(next(m.parameters()).is_cuda for m in denoisers)
+    truth = data.ToyWindows("test", window=P.sep_length, n_items=2, seed=0).batch(np.arange(2))
+    mix = data.mix(truth)
+    x = truth.to("cuda")
+    loop, vmapped = StackedDenoisers(denoisers), StackedDenoisers(denoisers, vmap=True)
+    torch.testing.assert_close(loop.score_all(x, 0.1), vmapped.score_all(x, 0.1), rtol=1e-3, atol=1e-3)
+    out = constrained.constrained_langevin(mix, loop, sigmas=[0.1, 0.05], steps_per_sigma=2, init=truth,
+                                           progress=False)
+    assert out.device == mix.device and torch.isfinite(out).all()
+    torch.testing.assert_close(out.mean(1), mix, rtol=0, atol=1e-5)  # the mix is kept exactly
+    start, _ = harmonic.harmonic_start(mix, denoisers, progress=False, **P.harmonic)
+    assert start.shape == truth.shape and start.device == mix.device
+
+
+@needs_cuda
+def test_separator_continuation_stops_by_its_plateau_rule_on_cuda(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEPNB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("SEPNB_DEVICE", "cuda")
+    cfg = train.separator_config("smoke").replace(min_delta=100.0)  # no gain counts: stops after stop_patience
+    model, h = train.get_prior(cfg, progress=False)
+    assert next(model.parameters()).is_cuda
+    assert h["plateau"]["stopped_at"] == cfg.stop_patience * cfg.eval_every and h["plateau"]["best_step"] == 0
+    assert train._evaluate(model, train._eval_batch(cfg)) == pytest.approx(h["eval"][0], abs=1e-4)
