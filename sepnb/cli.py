@@ -26,6 +26,9 @@ examples:
       a music prior (sources bass, drums, vocals, other) on the procedural stand-in for musdb18
   sepnb train --profile book --family convtasnet
       the supervised Conv-TasNet separator of chapter 05 (its source is "mix")
+  sepnb train --profile book --family flow --source sine --variant authors-objective
+      a chapter-07 variant: the sine flow trained with the authors' objective (or --variant budget:
+      a prior trained budget_factor times longer); --noise-mode authors with --sigma: their noise scheme
   sepnb train --profile paper --all
       every run the paper profile needs, with the command that trains each and whether it is
       done, partial (a checkpoint), locked (training now) or missing: hand the commands to
@@ -78,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                         "e.g. 0.01 0.027 0.077 0.129 0.359); 0 (default) is the noise-free prior")
     t.add_argument("--noise-mode", choices=train.NOISE_MODES, default="fixed", metavar="M",
                    help=f"how fine-tuning noises its inputs, one of {list(train.NOISE_MODES)} (default: fixed)")
+    t.add_argument("--variant", choices=train.VARIANTS, default=None, metavar="V",
+                   help=f"chapter 07's variant of a noise-free toy prior, one of {list(train.VARIANTS)}: the "
+                        "authors' flow objective, or the WaveNets' longer training budget")
     t.add_argument("--music", choices=("auto", "musdb", "standin"), default="auto", metavar="M",
                    help="music data for music sources: auto (musdb18 if $MUSDB_PATH is set, else the stand-in), "
                         "musdb, standin (default: auto)")
@@ -130,6 +136,14 @@ def config_from_args(args, parser=None):
         fail(f"--source must be one of {valid} for --family {args.family}, got {args.source!r}")
     if args.sigma < 0 or args.sigma != args.sigma:
         fail(f"--sigma must be a number >= 0, got {args.sigma}")
+    if getattr(args, "variant", None):
+        if args.sigma or args.source not in data.SOURCES:
+            fail(f"--variant {args.variant} is a noise-free toy prior: --source one of {list(data.SOURCES)}, "
+                 "no --sigma")
+        try:
+            return train.variant_config(args.profile, args.family, args.source, args.variant, seed=args.seed)
+        except ValueError as e:
+            fail(str(e))
     if args.source in _music.MUSIC_SOURCES:
         cfg = train.music_prior_config(args.profile, args.family, args.source, seed=args.seed, music=args.music)
     else:
@@ -148,6 +162,8 @@ def train_command(what: dict, profile: str) -> str:
         cmd += ["--sigma", f"{what['sigma']:g}"]
     if what.get("noise_mode", "fixed") != "fixed":
         cmd += ["--noise-mode", what["noise_mode"]]
+    if what.get("variant"):
+        cmd += ["--variant", what["variant"]]
     if what.get("music", "auto") != "auto":
         cmd += ["--music", what["music"]]
     if what.get("seed"):

@@ -96,6 +96,10 @@ class Profile:
     #: `stop_patience` such evaluations, on `eval_items` mixes. Empty: no continuation.
     tasnet_continue: dict = field(default_factory=lambda: dict(steps=100, lr=3e-4, lr_patience=2, stop_patience=4,
                                                                 min_delta=0.05, eval_items=16))
+    #: Chapter 07's variants: the flow objective's weight on the log-determinant in the authors'
+    #: code, and how many times the profile's `steps` the longer-trained WaveNets train.
+    authors_logdet_weight: float = 0.25
+    budget_factor: int = 4
     #: Denoising priors (chapter 06; sepnb.denoiser.Denoiser keywords), trained on windows of
     #: `sep_length` samples of one source: steps, batch, learning rate, held-out loss every so often.
     denoiser: dict = field(default_factory=lambda: dict(channels=8, layers=8, emb=16))

@@ -60,6 +60,8 @@ __all__ = [
     "finetune_config",
     "toy_priors",
     "separator_config",
+    "variant_config",
+    "variant_runs",
     "denoiser_config",
     "toy_denoisers",
     "music_prior_config",
@@ -80,6 +82,9 @@ DENOISERS = ("denoiser",)
 #: loop changes what a configuration trains to, so that stale runs are not loaded.
 CODE_VERSION = 1
 NOISE_MODES = ("fixed", "authors")
+#: Chapter 07's variants of a noise-free toy prior: the authors' flow objective (log-determinant
+#: weighted by the profile's ``authors_logdet_weight``) and the WaveNets at ``budget_factor`` x steps.
+VARIANTS = ("authors-objective", "budget")
 DATASETS = ("toy", "music")
 _PLATEAU_DEFAULTS = {"eval_split": "test", "lr_patience": 0, "stop_patience": 0, "min_delta": 0.0}
 _MUSIC_FRAME_KEYS = ("sample_rate", "frames_per_song", "frame_seconds", "mono", "normalize")
@@ -758,6 +763,51 @@ def separator_config(profile, seed: int = 0) -> RunConfig:
                          stop_patience=c["stop_patience"], min_delta=c["min_delta"], parent=first)
 
 
+def variant_config(profile, family: str, source: str, variant: str, seed: int = 0) -> RunConfig:
+    """A noise-free toy prior of chapter 07's ``variant`` (one of :data:`VARIANTS`).
+
+    ``"authors-objective"`` (flows): the log-determinant weighted by the
+    profile's ``authors_logdet_weight`` in the training loss, as the authors'
+    code did; ``"budget"``: ``budget_factor`` times the profile's steps, all
+    else (seed, data, learning rate, schedule shape) as the 1x prior.
+    """
+    from . import profiles
+
+    p = profiles.get(profile)
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}: use one of {VARIANTS}")
+    cfg = prior_config(p, family, source, seed=seed)
+    if variant == "authors-objective":
+        if family != "flow":
+            raise ValueError(f"the authors' objective weights a flow's log-determinant: family must be 'flow', "
+                             f"got {family!r}")
+        return cfg.replace(model={**cfg.model, "logdet_weight": float(p.authors_logdet_weight)})
+    return cfg.replace(steps=cfg.steps * p.budget_factor)
+
+
+def variant_runs(profile, seed: int = 0) -> list[tuple[dict, RunConfig]]:
+    """Chapter 07's runs, parents first: ``[(what, cfg)]`` (``what`` as in :func:`profile_runs`).
+
+    The flows fine-tuned at every ``sigmas`` level with the authors' noise
+    scheme; the flows trained with the authors' objective; the WaveNets
+    trained ``budget_factor`` times longer.
+    """
+    from . import profiles
+
+    p = profiles.get(profile)
+    out = []
+    for sigma in p.sigmas:
+        for source in data.SOURCES:
+            out.append(({"family": "flow", "source": source, "sigma": float(sigma), "noise_mode": "authors",
+                         "seed": seed},
+                        finetune_config(prior_config(p, "flow", source, seed=seed), sigma, p, noise_mode="authors")))
+    for family, variant in (("flow", "authors-objective"), ("wavenet", "budget")):
+        for source in data.SOURCES:
+            out.append(({"family": family, "source": source, "variant": variant, "seed": seed},
+                        variant_config(p, family, source, variant, seed=seed)))
+    return out
+
+
 def denoiser_config(profile, source: str, seed: int = 0) -> RunConfig:
     """The denoising prior of ``source`` at a profile's sizes (chapter 06): single-source windows only."""
     from . import profiles
@@ -858,8 +908,9 @@ def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool =
     ``profile.sigmas`` level, ``noise_mode="fixed"`` (chapters 03-05; chapter
     03's default ``sigma`` is one of them); the 8 music priors on the data
     ``music`` picks (chapter 02; the stand-in is not written to list them);
-    the Conv-TasNet separator (chapter 05); and the 4 denoising priors
-    (chapter 06). Chapter 01 trains nothing.
+    the Conv-TasNet separator (chapter 05); the 4 denoising priors
+    (chapter 06); and chapter 07's variants (:func:`variant_runs`). Chapter 01
+    trains nothing.
     """
     from . import profiles
 
@@ -886,7 +937,7 @@ def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool =
     out.append(({"family": "convtasnet", "source": "mix", "seed": seed}, separator_config(p, seed=seed)))
     for source in data.SOURCES:
         out.append(({"family": "denoiser", "source": source, "seed": seed}, denoiser_config(p, source, seed=seed)))
-    return out
+    return out + variant_runs(p, seed=seed)
 
 
 def run_status(cfg: RunConfig) -> tuple[str, str]:

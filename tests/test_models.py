@@ -144,6 +144,23 @@ def test_flow_logdet_matches_bruteforce_jacobian():
     assert torch.allclose(model.log_prob(x) - model.latent_log_prob(x), logdet, atol=1e-10)
 
 
+def test_flow_authors_objective_weights_only_the_logdet():
+    """logdet_weight (the authors' 1/4, chapter 07) changes the loss, never log_prob."""
+    kw = dict(n_blocks=3, n_flows=2, n_layers=2, channels=4, split_every=1)
+    torch.manual_seed(4)
+    ml = randomize(FloWaveNet(**kw).double(), scale=0.3, seed=4).eval()
+    authors = FloWaveNet(**kw, logdet_weight=0.25).double().eval()
+    authors.load_state_dict(ml.state_dict())
+    x = torch.randn(3, 16, dtype=torch.float64) * 0.5
+    _, logdet = ml(x)
+    base = ml.latent_log_prob(x)
+    assert torch.allclose(ml.loss(x), -(base + logdet).mean() / 16, atol=1e-12)
+    assert torch.allclose(authors.loss(x), -(base + 0.25 * logdet).mean() / 16, atol=1e-12)
+    assert torch.equal(authors.log_prob(x), ml.log_prob(x))
+    with pytest.raises(ValueError, match="logdet_weight"):
+        FloWaveNet(**kw, logdet_weight=-1.0)
+
+
 @pytest.mark.parametrize("kw", [dict(n_blocks=3, split_every=1), dict(n_blocks=4, split_every=2)])
 def test_flow_reverse_inverts_forward(kw):
     torch.manual_seed(5)

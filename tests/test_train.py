@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from sepnb import data, paths, train
+from sepnb import data, paths, profiles, train
 
 TINY = {
     "wavenet": dict(n_layers=3, n_stacks=1, channels=8, kernel_size=2),
@@ -349,3 +349,30 @@ def test_import_train_does_not_need_musdb():
     code = "import sys, sepnb.train; print('musdb' in sys.modules or 'stempeg' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_variant_configs_change_only_what_they_name():
+    """Chapter 07's variants: the authors' flow objective and the longer budget, keyed apart from the 1x priors."""
+    P = profiles.get("book")
+    base = train.prior_config(P, "flow", "sine")
+    obj = train.variant_config(P, "flow", "sine", "authors-objective")
+    assert obj.model == {**base.model, "logdet_weight": P.authors_logdet_weight} and obj.key() != base.key()
+    assert obj.replace(model=base.model) == base
+    wn = train.prior_config(P, "wavenet", "saw")
+    long = train.variant_config(P, "wavenet", "saw", "budget")
+    assert long.steps == P.budget_factor * wn.steps and long.replace(steps=wn.steps) == wn
+    with pytest.raises(ValueError, match="family must be 'flow'"):
+        train.variant_config(P, "wavenet", "saw", "authors-objective")
+    with pytest.raises(ValueError, match="unknown variant"):
+        train.variant_config(P, "flow", "saw", "longer")
+    runs = train.variant_runs(P)
+    assert len(runs) == len(P.sigmas) * 4 + 8 and len({c.key() for _, c in runs}) == len(runs)
+    authors_noise = [c for w, c in runs if w.get("noise_mode") == "authors"]
+    assert all(c.parent == train.prior_config(P, "flow", c.source) and c.noise_mode == "authors" for c in authors_noise)
+    # every listed run is one `sepnb train` command away (the CLI builds the same configuration)
+    from sepnb import cli
+
+    parser = cli._parser()
+    for what, cfg in runs:
+        args = parser.parse_args(cli.train_command(what, "book").split()[1:])
+        assert cli.config_from_args(args) == cfg
