@@ -45,6 +45,9 @@ __all__ = [
     "A_MAX",
     "ToyParams",
     "toy_params",
+    "toy_params_authors",
+    "AUTHORS_SAMPLE_RATE",
+    "AUTHORS_KEYS",
     "render",
     "waveform",
     "mix",
@@ -58,6 +61,10 @@ SAMPLE_RATE = 16_000
 ITEM_LENGTH = 16_000
 F_MIN, F_MAX = 27.0, 4186.0
 A_MIN, A_MAX = 0.8, 1.0
+#: The authors' toy data as their published runs used them (ORIGINAL_CODE.md; chapter 07's variant):
+#: 14.7 kHz, piano keys 1-65 (about 26-1101 Hz) quantised to an integer period in samples.
+AUTHORS_SAMPLE_RATE = 14_700
+AUTHORS_KEYS = (1, 65)
 
 
 # --------------------------------------------------------------------------- checks
@@ -114,6 +121,32 @@ def toy_params(indices, seed: int = 0, split: str = "train") -> ToyParams:
         amp=A_MIN + draws[:, 1] * (A_MAX - A_MIN),
         phase=2 * math.pi * draws[:, 2],
     )
+
+
+def toy_params_authors(indices, seed: int = 0, split: str = "train") -> ToyParams:
+    """The authors' variant of :func:`toy_params` (chapter 07), at :data:`AUTHORS_SAMPLE_RATE`.
+
+    Each source's key is uniform on :data:`AUTHORS_KEYS` (440 Hz is key 49),
+    its period is rounded to a whole number of samples (the frequency is the
+    sample rate over that period), its phase is a random whole-sample offset
+    within the period, and its amplitude is U[0.8, 1] in training and 1 in the
+    test split, as in the authors' loaders.
+    """
+    seed = _check_int(seed, "seed", 0)
+    split_id = _check_split(split)
+    idx = np.atleast_1d(np.asarray(indices))
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or (idx < 0).any():
+        raise ValueError(f"indices must be non-negative integers, got {indices!r}")
+    k = len(SOURCES)
+    draws = np.empty((len(idx), 3, k))
+    for row, i in enumerate(idx):
+        draws[row] = _rng(seed, split_id, int(i), 2).random((3, k))  # stream 2: not the paper variant's draws
+    lo, hi = AUTHORS_KEYS
+    key = lo + np.floor(draws[:, 0] * (hi - lo + 1))
+    period = np.round(AUTHORS_SAMPLE_RATE / (440.0 * 2.0 ** ((key - 49) / 12)))
+    offset = np.floor(draws[:, 2] * period)
+    amp = A_MIN + draws[:, 1] * (A_MAX - A_MIN) if split == "train" else np.ones_like(period)
+    return ToyParams(freq=AUTHORS_SAMPLE_RATE / period, amp=amp, phase=2 * math.pi * offset / period)
 
 
 # --------------------------------------------------------------------------- waveforms
@@ -222,6 +255,9 @@ class ToyWindows(_RandomWindows):
     epoch)``: call :meth:`set_epoch` to draw new windows, as with a
     ``DistributedSampler``. With ``source=None`` an item is all four sources
     ``[4, window]``; with a source name it is that source ``[window]``.
+    ``variant="authors"`` draws the authors' data as run
+    (:func:`toy_params_authors`, at 14.7 kHz unless ``sample_rate`` says
+    otherwise; chapter 07).
     """
 
     def __init__(
@@ -232,8 +268,14 @@ class ToyWindows(_RandomWindows):
         n_items: int | None = None,
         seed: int = 0,
         item_length: int = ITEM_LENGTH,
-        sample_rate: int = SAMPLE_RATE,
+        sample_rate: int | None = None,
+        variant: str = "paper",
     ):
+        if variant not in ("paper", "authors"):
+            raise ValueError(f"unknown variant {variant!r}: use 'paper' (the paper's text) or 'authors' (their runs)")
+        self.variant = variant
+        if sample_rate is None:
+            sample_rate = AUTHORS_SAMPLE_RATE if variant == "authors" else SAMPLE_RATE
         self.split_id = _check_split(split)
         self.split = split
         self.item_length = _check_int(item_length, "item_length", 1)
@@ -255,8 +297,9 @@ class ToyWindows(_RandomWindows):
         if ((idx < 0) | (idx >= self.n_items)).any():
             raise IndexError(f"item index out of range [0, {self.n_items}): {indices!r}")
         sources = SOURCES if self.source is None else (self.source,)
+        params = toy_params_authors if self.variant == "authors" else toy_params
         out = render(
-            toy_params(idx, seed=self.seed, split=self.split),
+            params(idx, seed=self.seed, split=self.split),
             self.window,
             offset=self.offsets(idx),
             sample_rate=self.sample_rate,

@@ -83,9 +83,11 @@ DENOISERS = ("denoiser",)
 CODE_VERSION = 1
 NOISE_MODES = ("fixed", "authors")
 #: Chapter 07's variants of a noise-free toy prior: the authors' flow objective (log-determinant
-#: weighted by the profile's ``authors_logdet_weight``) and the WaveNets at ``budget_factor`` x steps.
-VARIANTS = ("authors-objective", "budget")
-DATASETS = ("toy", "music")
+#: weighted by the profile's ``authors_logdet_weight``), the WaveNets at ``budget_factor`` x steps,
+#: and the flows trained on the authors' toy data (dataset "toy_authors").
+VARIANTS = ("authors-objective", "budget", "authors-data")
+#: "toy_authors": the toy sources as the authors' runs drew them (data.toy_params_authors; chapter 07)
+DATASETS = ("toy", "music", "toy_authors")
 _PLATEAU_DEFAULTS = {"eval_split": "test", "lr_patience": 0, "stop_patience": 0, "min_delta": 0.0}
 _MUSIC_FRAME_KEYS = ("sample_rate", "frames_per_song", "frame_seconds", "mono", "normalize")
 
@@ -175,7 +177,7 @@ class RunConfig:
     def __post_init__(self):
         if self.eval_split not in ("test", "val"):
             raise ValueError(f"eval_split must be 'test' or 'val', got {self.eval_split!r}")
-        if self.eval_split == "val" and self.dataset != "toy":
+        if self.eval_split == "val" and self.dataset == "music":
             raise ValueError("eval_split='val' (held-out training items) exists for toy runs only")
         for name in ("lr_patience", "stop_patience"):
             v = getattr(self, name)
@@ -349,7 +351,8 @@ def _windows(cfg: RunConfig, split: str, n_items: int):
         frames = _music.load_frames(_music_root(cfg), split, progress=False, **cfg.music["frames"])
         return _music.MusicWindows(split, window=cfg.window, source=source, n_items=n_items, seed=cfg.seed,
                                    frames=frames)
-    return data.ToyWindows(split, window=cfg.window, source=source, n_items=n_items, seed=cfg.seed)
+    return data.ToyWindows(split, window=cfg.window, source=source, n_items=n_items, seed=cfg.seed,
+                           variant="authors" if cfg.dataset == "toy_authors" else "paper")
 
 
 def _eval_batch(cfg: RunConfig) -> torch.Tensor:
@@ -769,7 +772,8 @@ def variant_config(profile, family: str, source: str, variant: str, seed: int = 
     ``"authors-objective"`` (flows): the log-determinant weighted by the
     profile's ``authors_logdet_weight`` in the training loss, as the authors'
     code did; ``"budget"``: ``budget_factor`` times the profile's steps, all
-    else (seed, data, learning rate, schedule shape) as the 1x prior.
+    else (seed, data, learning rate, schedule shape) as the 1x prior;
+    ``"authors-data"``: trained on the authors' toy data as run.
     """
     from . import profiles
 
@@ -782,6 +786,8 @@ def variant_config(profile, family: str, source: str, variant: str, seed: int = 
             raise ValueError(f"the authors' objective weights a flow's log-determinant: family must be 'flow', "
                              f"got {family!r}")
         return cfg.replace(model={**cfg.model, "logdet_weight": float(p.authors_logdet_weight)})
+    if variant == "authors-data":
+        return cfg.replace(dataset="toy_authors")
     return cfg.replace(steps=cfg.steps * p.budget_factor)
 
 
@@ -790,7 +796,8 @@ def variant_runs(profile, seed: int = 0) -> list[tuple[dict, RunConfig]]:
 
     The flows fine-tuned at every ``sigmas`` level with the authors' noise
     scheme; the flows trained with the authors' objective; the WaveNets
-    trained ``budget_factor`` times longer.
+    trained ``budget_factor`` times longer; the flows trained on the authors'
+    toy data.
     """
     from . import profiles
 
@@ -801,7 +808,7 @@ def variant_runs(profile, seed: int = 0) -> list[tuple[dict, RunConfig]]:
             out.append(({"family": "flow", "source": source, "sigma": float(sigma), "noise_mode": "authors",
                          "seed": seed},
                         finetune_config(prior_config(p, "flow", source, seed=seed), sigma, p, noise_mode="authors")))
-    for family, variant in (("flow", "authors-objective"), ("wavenet", "budget")):
+    for family, variant in (("flow", "authors-objective"), ("wavenet", "budget"), ("flow", "authors-data")):
         for source in data.SOURCES:
             out.append(({"family": family, "source": source, "variant": variant, "seed": seed},
                         variant_config(p, family, source, variant, seed=seed)))

@@ -146,3 +146,29 @@ def test_bad_dataset_arguments():
         data.ToyWindows(n_items=3)[3]
     with pytest.raises(ValueError, match="one weight per source"):
         data.mix(torch.zeros(1, 4, 10), [1.0, 2.0])
+
+
+def test_authors_variant_draws_integer_periods_in_their_key_range():
+    """The authors' toy data as run (chapter 07): 14.7 kHz, keys 1-65, whole-sample periods and phases."""
+    p = data.toy_params_authors(np.arange(400), seed=0, split="train")
+    period = data.AUTHORS_SAMPLE_RATE / p.freq
+    np.testing.assert_allclose(period, np.round(period), atol=1e-9)
+    lo, hi = (440.0 * 2.0 ** ((k - 49) / 12) for k in data.AUTHORS_KEYS)
+    assert p.freq.min() > 0.97 * lo and p.freq.max() < 1.05 * hi and p.freq.max() > 0.9 * hi
+    offset = p.phase / (2 * np.pi) * period
+    np.testing.assert_allclose(offset, np.round(offset), atol=1e-6)
+    assert (p.amp >= data.A_MIN).all() and (p.amp <= data.A_MAX).all() and p.amp.std() > 0
+    assert (data.toy_params_authors(np.arange(10), split="test").amp == 1.0).all()  # their evaluation loaders
+    w = data.ToyWindows("test", window=1024, n_items=8, seed=0, variant="authors")
+    assert w.sample_rate == data.AUTHORS_SAMPLE_RATE
+    x = w.batch(np.arange(8))  # every source repeats exactly after its whole-sample period
+    for i in range(8):
+        for j in range(4):
+            n = int(round(data.AUTHORS_SAMPLE_RATE / data.toy_params_authors(
+                [i], split="test").freq[0, j]))
+            torch.testing.assert_close(x[i, j, n:], x[i, j, :-n], rtol=0, atol=1e-5)
+    # the paper's variant is unchanged by the option
+    assert torch.equal(data.ToyWindows("test", window=64, n_items=2).batch([0, 1]),
+                       data.ToyWindows("test", window=64, n_items=2, variant="paper").batch([0, 1]))
+    with pytest.raises(ValueError, match="unknown variant"):
+        data.ToyWindows("test", variant="thesis")

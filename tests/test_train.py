@@ -366,7 +366,9 @@ def test_variant_configs_change_only_what_they_name():
     with pytest.raises(ValueError, match="unknown variant"):
         train.variant_config(P, "flow", "saw", "longer")
     runs = train.variant_runs(P)
-    assert len(runs) == len(P.sigmas) * 4 + 8 and len({c.key() for _, c in runs}) == len(runs)
+    assert len(runs) == len(P.sigmas) * 4 + 12 and len({c.key() for _, c in runs}) == len(runs)
+    theirs = train.variant_config(P, "flow", "saw", "authors-data")
+    assert theirs.dataset == "toy_authors" and theirs.replace(dataset="toy") == train.prior_config(P, "flow", "saw")
     authors_noise = [c for w, c in runs if w.get("noise_mode") == "authors"]
     assert all(c.parent == train.prior_config(P, "flow", c.source) and c.noise_mode == "authors" for c in authors_noise)
     # every listed run is one `sepnb train` command away (the CLI builds the same configuration)
@@ -376,3 +378,26 @@ def test_variant_configs_change_only_what_they_name():
     for what, cfg in runs:
         args = parser.parse_args(cli.train_command(what, "book").split()[1:])
         assert cli.config_from_args(args) == cfg
+
+
+def test_device_control_trains_in_a_scratch_store_and_never_overwrites(tmp_path, monkeypatch):
+    """python -m sepnb.control: the 1x WaveNets retrained on this device, scored like chapter 07; the store is untouched."""
+    from sepnb import control
+
+    store = tmp_path / "runs"
+    monkeypatch.setenv("SEPNB_RUNS", str(store))
+    out = tmp_path / "control.json"
+    assert control.main(["--profile", "smoke", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["profile"] == "smoke" and len(result["auc_per_prior"]) == 4
+    assert 0 <= result["auc_mean"]["low"] <= result["auc_mean"]["value"] <= result["auc_mean"]["high"] <= 1
+    assert not store.exists() and os.environ["SEPNB_RUNS"] == str(store)  # the chapters' store is never used
+    # the same configurations as chapter 02's: loading them from a store gives the same scores
+    models = {s: train.get_prior(train.prior_config("smoke", "wavenet", s), progress=False)[0] for s in data.SOURCES}
+    w = control.fig3_windows("smoke")
+    from sepnb import ood
+
+    r = ood.cross_likelihood(models, {s: w[:, j] for j, s in enumerate(data.SOURCES)})
+    assert r.aucs().mean() == pytest.approx(result["auc_mean"]["value"], abs=1e-4)
+    with pytest.raises(SystemExit):
+        control.main(["--profile", "smoke", "--out", str(out)])  # refuses to overwrite
