@@ -224,6 +224,10 @@ def _train(args, parser) -> int:
             if history.get("eval"):
                 print(f"final held-out loss {history['eval'][-1]:.4f} {unit} after {history['eval_step'][-1]} steps "
                       f"({history.get('seconds', 0.0):.1f} s of training)")
+            plateau = history.get("plateau") or {}
+            if plateau.get("stopped_at") is not None:
+                print(f"stopped by its plateau rule at step {plateau['stopped_at']}; kept the best weights, "
+                      f"step {plateau['best_step']}: held-out loss {plateau['best']:.4f} {unit}")
             print(f"done: {folder / 'final.pt'}", flush=True)
         return 0
     finally:
