@@ -243,9 +243,9 @@ compare.round(2)
 # {glue:text}`authors_diag:.2f` nats per sample, {glue:text}`authors_diag_sign`
 # (the paper: {glue:text}`paper_diag:.2f`), and gives a mean AUC of
 # {glue:text}`authors_auc:.2f`. The authors also *trained* with the
-# log-determinant weighted by 1/4, see {ref}`sec-deviations`); that objective
-# is not run in this book yet, so whether it gives the published positive
-# diagonal is open.
+# log-determinant weighted by 1/4, see {ref}`sec-deviations`); chapter
+# {ref}`sec-variants` trains flows with that objective and asks whether it
+# gives the published positive diagonal.
 #
 # ## Figure 4: what noise-conditioning does to the cross-likelihood
 #
@@ -761,13 +761,16 @@ glue("authors_diag_sign", "positive like the paper's" if np.diag(authors.mean).m
 #   (mean AUC {glue:text}`auc_flow:.2f`, own prior first for
 #   {glue:text}`first_flow` of 4), as the paper found. The WaveNets rank the
 #   own prior first for {glue:text}`first_wavenet` of 4 but separate the
-#   classes far less cleanly (mean AUC {glue:text}`auc_wavenet:.2f`).
+#   classes far less cleanly (mean AUC {glue:text}`auc_wavenet:.2f`) at this
+#   training budget; chapter {ref}`sec-variants` trains them longer and
+#   shows how much of that is the budget.
 # - **The authors' metric.** Without the log-determinant our flows' diagonal
 #   averages {glue:text}`authors_diag:.2f` nats per sample, against
 #   {glue:text}`ours_diag:.2f` with it and the paper's
 #   {glue:text}`paper_diag:.2f`: the metric alone does not give the
-#   published sign here. The authors' training objective (log-determinant
-#   weighted by 1/4) may; it has not been trained in this book yet.
+#   published sign here. Whether the authors' training objective
+#   (log-determinant weighted by 1/4) does is chapter {ref}`sec-variants`'s
+#   question.
 # - **Figure 4.** Discrimination decays as the priors are smoothed, from
 #   {glue:text}`decay_onset_flow` on for the flows (mean AUC
 #   {glue:text}`matched_auc_flow_0.359:.2f` when data and prior are at 0.359)

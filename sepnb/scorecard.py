@@ -285,7 +285,8 @@ def _toy_rows(row, r04, profile):  # noqa: C901 - one branch per claim, each sho
                    else "inconclusive")
         if profile in rules()["defaults"].get("exclude_profiles", []):
             verdict = "not tested"
-        return [_entry(row, "flow", value=matches, verdict=verdict, reason="deterministic: priors matching the paper's sign")]
+        return [_entry(row, "flow", value=matches, verdict=verdict,
+                       reason=f"{matches} of {len(S)} priors move with the paper's sign (no interval: one value each)")]
     noise0, noisew = probes["N(0, 0.5) | flow | noise-free"], probes[f"N(0, 0.5) | flow | {wide}"]  # [prior, probe]
     npr = noise0.shape[-1]
     idxp = resample_idx(npr, R, seed + 1)  # probes resampled independently of the test items
@@ -312,6 +313,89 @@ def _toy_rows(row, r04, profile):  # noqa: C901 - one branch per claim, each sho
     raise KeyError(rid)
 
 
+def _max_level_auc(diag, idx):
+    """Max over noise levels of the mean AUC of ``diag [level, prior, data, item]``, and its draws over ``idx``."""
+    from .data import SOURCES
+    from .ood import CrossLikelihood
+
+    per = [CrossLikelihood(g, list(SOURCES), list(SOURCES)) for g in np.asarray(diag)]
+    return max(c.aucs().mean() for c in per), np.max(np.stack([c.auc_draws(idx).mean(1) for c in per]), axis=0)
+
+
+def _mean_auc(values, idx):
+    from .data import SOURCES
+    from .ood import CrossLikelihood
+
+    c = CrossLikelihood(np.asarray(values), list(SOURCES), list(SOURCES))
+    return c.aucs().mean(), c.auc_draws(idx).mean(1)
+
+
+def _change(a: str, b: str) -> str:
+    """The rules file's change_rule between two verdicts of the same quantity."""
+    if "inconclusive" in (a, b) or "not tested" in (a, b):
+        return "unclear"
+    return "unchanged" if a == b else "changed"
+
+
+def variant_rows(r07: dict, profile: str) -> list[dict]:
+    """Chapter 07's rows (the authors' variants and the training budget) judged from its results alone."""
+    from .stats import resample_indices
+
+    R, seed = _boot()
+    by_id = {r["id"]: r for r in rules()["rows"]}
+    out = []
+    # the authors' objective, scored with their metric: mean of the own-source diagonal, items resampled
+    lat = np.asarray(r07["authors_objective"]["latent_own_per_item"])  # [source, item]
+    n = lat.shape[-1]
+    idx = resample_indices(n, R, seed)
+    iv = _interval(lat.mean(), lat[:, idx].mean(-1).mean(0), n)
+    out.append(_judged(by_id["added_authors_objective_metric"], "flow", iv, profile))
+    # the authors' noise scheme: max over levels of the matched-diagonal mean AUC, beside ours (paired)
+    ns = r07["authors_noise"]
+    ours, theirs = np.asarray(ns["ours_diag_per_item"]), np.asarray(ns["authors_diag_per_item"])
+    n4 = ours.shape[-1]
+    idx4 = resample_indices(n4, R, seed)
+    v_a, d_a = _max_level_auc(theirs, idx4)
+    v_o, d_o = _max_level_auc(ours, idx4)
+    row = by_id["added_authors_noise_scheme"]
+    e = _judged(row, "flow", _interval(v_a, d_a, n4), profile)
+    ours_iv = _interval(v_o, d_o, n4)
+    ours_verdict = judge(row["compare_with"], ours_iv.low, ours_iv.high, n4, profile)
+    diff = _interval(v_a - v_o, d_a - d_o, n4)
+    change = _change(e["verdict"], ours_verdict)
+    e["reason"] = f"{change} vs our scheme ({ours_verdict}); difference {diff:.2f}"
+    e["note_for"] = {"row": row["compare_with"], "text": f"authors' noise scheme: {change} (chapter 07)"}
+    out.append(e)
+    # the training budget: 4x minus 1x mean AUC of the WaveNets (paired), and the claim's verdict at each
+    b = r07["budget"]
+    one, four = np.asarray(b["fig3_1x_per_item"]), np.asarray(b["fig3_4x_per_item"])
+    n3 = one.shape[-1]
+    idx3 = resample_indices(n3, R, seed)
+    (v1, d1), (v4, d4) = _mean_auc(one, idx3), _mean_auc(four, idx3)
+    e = _judged(by_id["added_training_budget"], "wavenet", _interval(v4 - v1, d4 - d1, n3), profile)
+    claim = [judge("wavenet_toy_not_discriminative", iv.low, iv.high, n3, profile)
+             for iv in (_interval(v1, d1, n3), _interval(v4, d4, n3))]
+    e["reason"] = f"wavenet_toy_not_discriminative: {claim[0]} at 1x, {claim[1]} at {b['factor']}x"
+    e["note_for"] = {"row": "wavenet_toy_not_discriminative",
+                     "text": f"chapter 07: {claim[0]} at 1x, {claim[1]} at {b['factor']}x the steps"}
+    out.append(e)
+    # the authors' data: the flows' mean AUC on it, beside ours on ours (items differ: unpaired)
+    row = by_id["added_authors_data_fig3"]
+    if "authors_data" not in r07:
+        out.append(_not_tested(row, "not run"))
+        return out
+    theirs, ours = (np.asarray(r07["authors_data"][k]) for k in ("fig3_per_item", "ours_fig3_per_item"))
+    iv_t = _interval(*_mean_auc(theirs, resample_indices(theirs.shape[-1], R, seed)), theirs.shape[-1])
+    iv_o = _interval(*_mean_auc(ours, resample_indices(ours.shape[-1], R, seed)), ours.shape[-1])
+    e = _entry(row, "flow", iv_t, judge(row["id"], iv_t.low, iv_t.high, iv_t.n_clusters, profile, data="toy_authors"))
+    ours_verdict = judge(row["compare_with"], iv_o.low, iv_o.high, iv_o.n_clusters, profile)
+    change = _change(e["verdict"], ours_verdict)
+    e["reason"] = f"{change} vs our data ({ours_verdict})"
+    e["note_for"] = {"row": row["compare_with"], "text": f"authors' data: {change} (chapter 07)"}
+    out.append(e)
+    return out
+
+
 def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict]:
     """Every row of the rules file judged from ``<results_dir>/*.json`` (default ``book/results``).
 
@@ -334,7 +418,11 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
     if profile in rules()["defaults"].get("exclude_profiles", []):
         return _with_chapters([_not_tested(r, f"the {profile} profile's sizes exist for the tests, never for verdicts")
                                for r in rules()["rows"]])
-    r04, r05, r06 = load("04_ood"), load("05_separation"), load("06_priors_that_separate")
+    r04, r05, r06, r07 = (load("04_ood"), load("05_separation"), load("06_priors_that_separate"),
+                          load("07_variants"))
+    variants = {e["id"]: e for e in variant_rows(r07, profile)} if r07 and "authors_noise" in r07 else {}
+    # where a variant moves (or keeps) a claim's verdict, the claim's row says so
+    notes = {e["note_for"]["row"]: e["note_for"]["text"] for e in variants.values() if e.get("note_for")}
     sep = separation_rows(r05) if r05 and "si_sdr_per_mix" in r05 else None
     if r06 is not None and "si_sdr_per_mix" in r06:
         sep = sep or {"added_toy_separation_success": {}, "added_sampler_holds_truth": {}}
@@ -347,9 +435,9 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
             continue
         if row.get("requires_data") == "musdb18" or rid.startswith("musdb"):
             label = (r04 or {}).get("music_data", "")
-            out.append(_not_tested(row, f"judged on musdb18 only; the music here is {label or 'not computed'}"
-                                   if "stand-in" in label or not label else
-                                   "chapter 04 does not store per-song values yet, which the interval needs"))
+            out.append(_not_tested(row, "needs musdb18; the music here is a stand-in" if "stand-in" in label
+                                   else "needs musdb18; no music results" if not label else
+                                   "chapter 04 stores no per-song values yet, which the interval needs"))
             continue
         if rid in ("langevin_separation_fails", "added_toy_separation_success", "added_sampler_holds_truth",
                    "added_posterior_prefers_truth"):
@@ -360,20 +448,26 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
 
             if rid == "langevin_separation_fails":  # one claim, judged on both configurations together
                 parts = {c: v for c, v in sep[rid].items() if c != "row"}
-                out.append(_entry(row, "flow", verdict=sep[rid]["row"], reason="; ".join(
-                    f"{c}: SI-SDRi {Interval(**v['interval']):.1f} dB, {v['verdict']}" for c, v in parts.items())))
+                out.append(_entry(row, "flow", verdict=sep[rid]["row"], reason="SI-SDR improvement " + ", ".join(
+                    f"{c.split(': ', 1)[-1]} {Interval(**v['interval']):.1f} dB" for c, v in parts.items())))
                 continue
             for config, v in sep[rid].items():
                 out.append(_entry(row, config.split(":")[0], Interval(**v["interval"]), v["verdict"],
                                   config=config if ":" in config else None))
             continue
+        if rid in variants:
+            out.append(variants[rid])
+            continue
         if rid.startswith("added_"):
-            out.append(_not_tested(row, "not run yet (issue 11)"))
+            out.append(_not_tested(row, f"no results for {key} (chapter 07)"))
             continue
         if r04 is None or "figure4_per_item" not in r04:
             out.append(_not_tested(row, f"no per-item results for {key} (chapter 04)"))
             continue
-        out.extend(_toy_rows(row, r04, profile))
+        for e in _toy_rows(row, r04, profile):
+            if rid in notes and not e["reason"] and e["verdict"] != "not tested":
+                e["reason"] = notes[rid]
+            out.append(e)
     by_id = {}
     for e in out:
         by_id.setdefault(e["id"], []).append(e["verdict"])
@@ -382,9 +476,14 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
             parts = [combine(by_id.get(p, ["not tested"])) for p in row["composite_of"]]
             verdict = ("not tested" if "not tested" in parts else "holds" if all(p == "holds" for p in parts)
                        else "does not hold" if "does not hold" in parts else "inconclusive")
+            n_hold = sum(p == "holds" for p in parts)
             out.append(_entry(row, row.get("family", ""), verdict=verdict,
-                              reason="from its parts: " + ", ".join(f"{p} {v}" for p, v in zip(row["composite_of"], parts))))
+                              reason=f"{n_hold} of its {len(parts)} parts hold"))
     return _with_chapters(out)
+
+
+_VARIANT_ROWS = ("added_authors_noise_scheme", "added_authors_objective_metric", "added_authors_data_fig3",
+                 "added_training_budget")
 
 
 def _with_chapters(entries: list[dict]) -> list[dict]:
@@ -394,5 +493,5 @@ def _with_chapters(entries: list[dict]) -> list[dict]:
     for e in entries:
         e["chapter"] = ("06_priors_that_separate" if e["id"] in separation and e.get("family") == "denoiser"
                         else "05_separation" if e["id"] in separation
-                        else "02_models" if e["id"] == "added_training_budget" else "04_ood")
+                        else "07_variants" if e["id"] in _VARIANT_ROWS else "04_ood")
     return entries

@@ -906,7 +906,8 @@ def _standin_music_data(p) -> dict:
                 n_items=int(p.standin["n_train"]) * frames["frames_per_song"])
 
 
-def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool = True) -> list[tuple[dict, RunConfig]]:
+def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool = True,
+                 with_variants: bool = True) -> list[tuple[dict, RunConfig]]:
     """Every run the chapters ask the store for at a profile, parents first: ``[(what, cfg)]``.
 
     ``what`` holds the ``sepnb train`` options that name the run (``family``,
@@ -916,8 +917,8 @@ def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool =
     03's default ``sigma`` is one of them); the 8 music priors on the data
     ``music`` picks (chapter 02; the stand-in is not written to list them);
     the Conv-TasNet separator (chapter 05); the 4 denoising priors
-    (chapter 06); and chapter 07's variants (:func:`variant_runs`). Chapter 01
-    trains nothing.
+    (chapter 06); and chapter 07's variants (:func:`variant_runs`; left out
+    with ``with_variants=False``). Chapter 01 trains nothing.
     """
     from . import profiles
 
@@ -944,7 +945,7 @@ def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool =
     out.append(({"family": "convtasnet", "source": "mix", "seed": seed}, separator_config(p, seed=seed)))
     for source in data.SOURCES:
         out.append(({"family": "denoiser", "source": source, "seed": seed}, denoiser_config(p, source, seed=seed)))
-    return out + variant_runs(p, seed=seed)
+    return out + (variant_runs(p, seed=seed) if with_variants else [])
 
 
 def run_status(cfg: RunConfig) -> tuple[str, str]:

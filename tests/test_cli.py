@@ -105,7 +105,8 @@ def test_list_names_every_run_of_the_paper_profile(store):
     p = profiles.get("paper")
     rows = [line for line in out.splitlines() if line.startswith(("missing", "done", "partial", "locked"))]
     n_toy, n_tuned = 8, 8 * len(p.sigmas)
-    assert len(rows) == n_toy + n_tuned + 8 + 1 + 4 and f"{len(rows)} runs" in out
+    n_variants = len(train.variant_runs(p))  # chapter 07
+    assert len(rows) == n_toy + n_tuned + 8 + 1 + 4 + n_variants and f"{len(rows)} runs" in out
     assert all(r.startswith("missing") for r in rows)
     commands = [r.split(None, 2)[2] for r in rows]
     assert "sepnb train --profile paper --family flow --source sine" in commands

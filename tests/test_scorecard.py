@@ -1,5 +1,6 @@
 """The scorecard's decision rules (sepnb.scorecard) and the rules file they read."""
 
+import numpy as np
 import pytest
 
 from sepnb import scorecard
@@ -168,3 +169,48 @@ def test_the_opening_page_scorecard_follows_from_the_rules_and_the_results():
 
 def test_smoke_profile_is_never_judged():
     assert {e["verdict"] for e in scorecard.compute(profile="smoke")} == {"not tested"}
+
+
+def _cross(rng, separation, n):
+    """Synthetic cross-likelihoods [prior, data, item]: own source ``separation`` above the others."""
+    return (rng.normal(size=(4, 4, n)) + separation * np.eye(4)[..., None]).tolist()
+
+
+def test_variant_rows_from_synthetic_numbers():
+    """Chapter 07's rows: clear cases of each rule, and the change rule against our noise scheme."""
+    rng = np.random.default_rng(0)
+    r07 = {"authors_objective": {"latent_own_per_item": (2 + 0.1 * rng.normal(size=(4, 64))).tolist()},
+           "authors_noise": {"ours_diag_per_item": [_cross(rng, 0, 32) for _ in range(5)],
+                             "authors_diag_per_item": [_cross(rng, 6, 32) for _ in range(5)]},
+           "budget": {"factor": 4, "fig3_1x_per_item": _cross(rng, 0, 64), "fig3_4x_per_item": _cross(rng, 6, 64)}}
+    rows = {e["id"]: e for e in scorecard.variant_rows(r07, "book")}
+    assert rows["added_authors_objective_metric"]["verdict"] == "holds"  # 2 nats/sample, well above 0
+    noise = rows["added_authors_noise_scheme"]
+    assert noise["verdict"] == "does not hold" and noise["reason"].startswith("changed vs our scheme (holds)")
+    budget = rows["added_training_budget"]
+    assert budget["verdict"] == "holds" and budget["value"] > 0.4  # AUC 0.5 -> 1: far outside the band
+    assert budget["reason"] == "wavenet_toy_not_discriminative: holds at 1x, does not hold at 4x"
+    assert rows["added_authors_data_fig3"]["verdict"] == "not tested"  # no results for it: not run
+    r07["authors_data"] = {"fig3_per_item": _cross(rng, 6, 64), "ours_fig3_per_item": _cross(rng, 6, 64)}
+    data_row = {e["id"]: e for e in scorecard.variant_rows(r07, "book")}["added_authors_data_fig3"]
+    assert data_row["verdict"] == "holds" and data_row["reason"] == "unchanged vs our data (holds)"
+    # the same numbers on both sides: no change, and the budget's difference is exactly zero
+    r07["authors_noise"]["authors_diag_per_item"] = r07["authors_noise"]["ours_diag_per_item"]
+    r07["budget"]["fig3_4x_per_item"] = r07["budget"]["fig3_1x_per_item"]
+    rows = {e["id"]: e for e in scorecard.variant_rows(r07, "book")}
+    assert rows["added_authors_noise_scheme"]["reason"].startswith("unchanged")
+    assert rows["added_training_budget"]["verdict"] == "does not hold" and rows["added_training_budget"]["value"] == 0
+
+
+def test_chapter_07_verdicts_follow_from_the_rules_and_its_results():
+    """Recompute chapter 07's rows from book/results/07_variants.json; the executed chapter states the same."""
+    import json
+
+    from sepnb import paths
+
+    entry = json.loads((paths.RESULTS / "07_variants.json").read_text())["runs"].get("book/seed=0")
+    if entry is None:
+        pytest.fail("book/results/07_variants.json has no book-profile entry; run make book")
+    glued = _glued("07_variants")
+    for e in scorecard.variant_rows(entry, "book"):
+        assert glued[f"verdict_{e['id']}"] == e["verdict"], e["id"]
