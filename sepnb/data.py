@@ -100,21 +100,26 @@ class ToyParams:
         return self.freq.shape[0]
 
 
+def _uniform_draws(indices, seed: int, split: str, *stream: int) -> np.ndarray:
+    """``[n, 3, 4]`` uniforms per item (frequency, amplitude, phase per source), a pure function of the item."""
+    seed = _check_int(seed, "seed", 0)
+    split_id = _check_split(split)
+    idx = np.atleast_1d(np.asarray(indices))
+    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or (idx < 0).any():
+        raise ValueError(f"indices must be non-negative integers, got {indices!r}")
+    draws = np.empty((len(idx), 3, len(SOURCES)))
+    for row, i in enumerate(idx):
+        draws[row] = _rng(seed, split_id, int(i), *stream).random((3, len(SOURCES)))
+    return draws
+
+
 def toy_params(indices, seed: int = 0, split: str = "train") -> ToyParams:
     """Draw the parameters of the given items (chapter 01).
 
     ``indices`` is an int or a sequence of item indices. Item ``i`` of a split
     always gets the same parameters for the same seed.
     """
-    seed = _check_int(seed, "seed", 0)
-    split_id = _check_split(split)
-    idx = np.atleast_1d(np.asarray(indices))
-    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or (idx < 0).any():
-        raise ValueError(f"indices must be non-negative integers, got {indices!r}")
-    k = len(SOURCES)
-    draws = np.empty((len(idx), 3, k))
-    for row, i in enumerate(idx):
-        draws[row] = _rng(seed, split_id, int(i)).random((3, k))
+    draws = _uniform_draws(indices, seed, split)
     log_f = math.log(F_MIN) + draws[:, 0] * (math.log(F_MAX) - math.log(F_MIN))
     return ToyParams(
         freq=np.exp(log_f),
@@ -132,15 +137,7 @@ def toy_params_authors(indices, seed: int = 0, split: str = "train") -> ToyParam
     within the period, and its amplitude is U[0.8, 1] in training and 1 in the
     test split, as in the authors' loaders.
     """
-    seed = _check_int(seed, "seed", 0)
-    split_id = _check_split(split)
-    idx = np.atleast_1d(np.asarray(indices))
-    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or (idx < 0).any():
-        raise ValueError(f"indices must be non-negative integers, got {indices!r}")
-    k = len(SOURCES)
-    draws = np.empty((len(idx), 3, k))
-    for row, i in enumerate(idx):
-        draws[row] = _rng(seed, split_id, int(i), 2).random((3, k))  # stream 2: not the paper variant's draws
+    draws = _uniform_draws(indices, seed, split, 2)  # stream 2: not the paper variant's draws
     lo, hi = AUTHORS_KEYS
     key = lo + np.floor(draws[:, 0] * (hi - lo + 1))
     period = np.round(AUTHORS_SAMPLE_RATE / (440.0 * 2.0 ** ((key - 49) / 12)))
