@@ -231,15 +231,11 @@ def _toy_rows(row, r04, profile):  # noqa: C901 - one branch per claim, each sho
     idx3 = resample_idx(n3, R, seed)
     idx4 = resample_idx(n4, R, seed)
 
-    def mean_auc(values, idx):
-        c = CrossLikelihood(values, S, S)
-        return c.aucs().mean(), c.auc_draws(idx).mean(1)
-
     # Figure 3's rows use all fig3_items clean test items (the grid's cell (prior 0, test 0) holds the
     # first ood_items of the same items, scored by the same priors): the same quantity on more items.
     if rid in ("flow_toy_discriminates", "wavenet_toy_not_discriminative"):
         f = "flow" if rid.startswith("flow") else "wavenet"
-        v, d = mean_auc(fig3[f], idx3)
+        v, d = _mean_auc(fig3[f], idx3)
         return [_judged(row, f, _interval(v, d, n3), profile)]
     if rid == "flow_toy_diagonal":
         def frac(vals):
@@ -259,14 +255,12 @@ def _toy_rows(row, r04, profile):  # noqa: C901 - one branch per claim, each sho
         return [_judged(row, "flow", _interval(rate(np.arange(n4)), d, n4), profile)]
     if rid == "flow_noise_small_sigma_drop":
         g = grid["flow"]
-        v0, d0 = mean_auc(g[0, 0], idx4)
-        v1, d1 = mean_auc(g[1, 1], idx4)
+        v0, d0 = _mean_auc(g[0, 0], idx4)
+        v1, d1 = _mean_auc(g[1, 1], idx4)
         return [_judged(row, "flow", _interval(v0 - v1, d0 - d1, n4), profile)]
     if rid == "flow_noise_conditioned_nondiscriminative":
         g = grid["flow"]
-        per = [mean_auc(g[a, a], idx4) for a in range(1, len(sig))]
-        v = max(p[0] for p in per)
-        d = np.max(np.stack([p[1] for p in per]), axis=0)
+        v, d = _max_level_auc(np.stack([g[a, a] for a in range(1, len(sig))]), idx4)
         return [_judged(row, "flow", _interval(v, d, n4), profile)]
     own = fig3["flow"]  # [prior, data, item]
     zero0, zerow = probes["zeros | flow | noise-free"][:, 0], probes[f"zeros | flow | {wide}"][:, 0]
