@@ -299,6 +299,58 @@ def _print_sampler(rows: dict) -> None:
               f"{r['mix_steps_per_s']:>13.1f}{r['seconds_per_mix_refinement']:>21.2f}")
 
 
+#: The runs :func:`measure_jobs` trains: a slice of the book's training mix (two flows, two WaveNets,
+#: the separator's first stage and a denoiser), every one cut to the same number of steps.
+JOB_RUNS = (("flow", "sine"), ("flow", "saw"), ("wavenet", "sine"), ("wavenet", "saw"), ("convtasnet", "mix"),
+            ("denoiser", "sine"))
+
+
+def _job_configs(profile, steps: int) -> list:
+    p = profiles.get(profile)
+    out = []
+    for family, source in JOB_RUNS:
+        cfg = (train.separator_config(p).parent or train.separator_config(p)) if family == "convtasnet" else \
+            train.denoiser_config(p, source) if family == "denoiser" else train.prior_config(p, family, source)
+        out.append(cfg.replace(steps=steps, eval_every=steps, ckpt_every=steps, warmup=min(cfg.warmup, steps)))
+    return out
+
+
+def measure_jobs(profile="book", steps: int = 40, jobs=(1, 2)) -> dict:
+    """Wall time of training :data:`JOB_RUNS` at a profile's sizes (``steps`` each) by :func:`sepnb.schedule.train_runs`.
+
+    For each entry of ``jobs``, the same runs are trained from nothing in a
+    fresh temporary store, ``jobs`` processes at a time with the cores shared
+    out among them; one after the other in this invocation, so the rows are
+    comparable. Nothing of the real store is touched.
+    """
+    import io
+    import tempfile
+
+    from . import schedule
+
+    rows = {}
+    for n in jobs:
+        with tempfile.TemporaryDirectory(prefix="sepnb-bench-jobs-") as tmp:
+            old = os.environ.get("SEPNB_RUNS")
+            os.environ["SEPNB_RUNS"] = tmp
+            try:
+                t0 = time.perf_counter()
+                summary = schedule.train_runs(_job_configs(profile, steps), jobs=n, out=io.StringIO())
+                wall = time.perf_counter() - t0
+            finally:
+                if old is None:
+                    os.environ.pop("SEPNB_RUNS", None)
+                else:
+                    os.environ["SEPNB_RUNS"] = old
+        rows[f"jobs-{n}"] = {"jobs": n, "threads": summary["threads"], "wall_s": round(wall, 2),
+                             "runs": {r["run"]: r["seconds"] for r in summary["trained"]}}
+    base = rows[f"jobs-{jobs[0]}"]["wall_s"]
+    for row in rows.values():
+        row["speedup_vs_first"] = round(base / row["wall_s"], 3)
+    return {"profile": profiles.get(profile).name, "steps_per_run": steps,
+            "runs": [f"{f}/{s}" for f, s in JOB_RUNS], "rows": rows}
+
+
 def _run_isolated(name: str, steps: int, warmup: int, compile: bool = False) -> dict:
     cmd = [sys.executable, "-m", "sepnb.bench", "--one", name, "--steps", str(steps), "--warmup", str(warmup)]
     out = subprocess.run(cmd + (["--compile"] if compile else []), capture_output=True, text=True)
@@ -464,8 +516,34 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--compile", action="store_true", help="measure with torch.compile (inductor)")
     ap.add_argument("--in-process", action="store_true",
                     help="run every case in this process (fast start; peak memory is then cumulative)")
+    ap.add_argument("--jobs", type=int, nargs="+", metavar="N",
+                    help="instead of the cases: the wall time of training six runs of --profile's sizes (default "
+                         "book; --steps each, default 40) with `sepnb train --all --jobs N`, for each N given, "
+                         "side by side (e.g. --jobs 1 2); written to bench_jobs_<device>.json")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     return ap
+
+
+def _main_jobs(args, ap) -> int:
+    if args.cases or min(args.jobs) < 1:
+        ap.error("--jobs takes numbers >= 1 and no --cases")
+    dev = train.device()
+    steps = args.steps if args.steps != 5 else 40  # --steps's default is for the cases
+    print(f"training {len(JOB_RUNS)} runs of {steps} steps at the {args.profile or 'book'} sizes with "
+          f"--jobs {' / '.join(map(str, args.jobs))} ...", flush=True)
+    res = measure_jobs(args.profile or "book", steps=steps, jobs=tuple(args.jobs))
+    res = {"schema": SCHEMA, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "machine": machine_info(dev), **res}
+    print(_machine_line(res["machine"]))
+    for row in res["rows"].values():
+        print(f"  --jobs {row['jobs']} ({row['threads']} thread(s) each): {row['wall_s']:.1f} s wall, "
+              f"x{row['speedup_vs_first']:.2f} vs --jobs {args.jobs[0]}")
+    if args.json != "-":
+        path = Path(args.json) if args.json else paths.results_dir() / f"bench_jobs_{dev.type}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res, indent=2) + "\n")
+        print(f"JSON written to {path}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -480,6 +558,8 @@ def main(argv=None) -> int:
                else measure(CASES[args.one], steps=args.steps, warmup=warmup, compile=args.compile))
         print(json.dumps(row))
         return 0
+    if args.jobs:
+        return _main_jobs(args, ap)
     if args.profile and args.cases:
         ap.error("give --profile or --cases, not both")
     names = ([f"{f}-{args.profile}" for f in train.FAMILIES] if args.profile

@@ -152,3 +152,21 @@ def test_sampler_step_is_measured_and_reported_per_mix():
     assert math.isclose(row["seconds_per_mix_refinement"],
                         row["step_s"] * p.refine_levels * p.refine_steps / p.sep_items)
     assert bench.SAMPLER_CASES["sampler-book-vmap"]["vmap"] and not set(bench.SAMPLER_CASES) & set(bench.CASES)
+
+
+def test_jobs_benchmark_trains_the_same_runs_per_setting_in_scratch_stores(tmp_path, monkeypatch, capsys):
+    """``--jobs 1 2``: both settings train the six runs from nothing; the real store is not touched."""
+    monkeypatch.setenv("SEPNB_RUNS", str(tmp_path / "real"))
+    monkeypatch.setenv("SEPNB_DATA", str(tmp_path / "data"))
+    path = tmp_path / "jobs.json"
+    assert bench.main(["--jobs", "1", "2", "--profile", "smoke", "--steps", "2", "--json", str(path)]) == 0
+    res = json.loads(path.read_text())
+    rows = res["rows"]
+    assert [r["jobs"] for r in rows.values()] == [1, 2] and rows["jobs-1"]["speedup_vs_first"] == 1.0
+    assert sorted(rows["jobs-1"]["runs"]) == sorted(rows["jobs-2"]["runs"]) and len(rows["jobs-1"]["runs"]) == 6
+    assert all(r["wall_s"] > 0 for r in rows.values()) and res["steps_per_run"] == 2
+    assert math.isclose(rows["jobs-2"]["speedup_vs_first"], rows["jobs-1"]["wall_s"] / rows["jobs-2"]["wall_s"],
+                        rel_tol=0.01)
+    assert not (tmp_path / "real").exists()
+    out = capsys.readouterr().out
+    assert "--jobs 2 (" in out and "vs --jobs 1" in out
