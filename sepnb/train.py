@@ -547,6 +547,7 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
     meta = {"sessions": []}
     step = 0
     best_state = None
+    rng_state = (None, None)
     if ckpt_path.exists():
         state = _load(ckpt_path)
         model.load_state_dict(state["model"])
@@ -556,6 +557,7 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
         step = int(state["step"])
         meta = state.get("meta", meta)
         best_state = state.get("best_model")
+        rng_state = (state.get("torch_rng"), state.get("cuda_rng"))  # restored just before the first step
     session = _session(dev, bf16, world, workers, step)
     meta["sessions"].append(session)
 
@@ -582,11 +584,20 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
     loader = torch.utils.data.DataLoader(
         _StepBatches(cfg, ds, rank, world), batch_size=None, sampler=range(step, cfg.steps), num_workers=workers,
         pin_memory=dev.type == "cuda", prefetch_factor=4 if workers else None)
-    batches = iter(loader)
+    batches = iter(loader)  # (this draws the loader's base seed from torch's global generator)
+    if rng_state[0] is not None:  # checkpoints written before the state was kept resume without it
+        torch.set_rng_state(rng_state[0])
+    if rng_state[1] is not None and dev.type == "cuda":
+        torch.cuda.set_rng_state(rng_state[1], dev)
 
     def checkpoint():
         session["to_step"] = step
         extra = {"best_model": best_state} if selecting else {}
+        # torch's global generator: a denoiser draws its training noise levels from it, so a resumed
+        # run must continue its stream (priors draw nothing from it; their batches are per-step)
+        extra["torch_rng"] = torch.get_rng_state()
+        if dev.type == "cuda":
+            extra["cuda_rng"] = torch.cuda.get_rng_state(dev)
         _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), **extra,
                       "scheduler": sched.state_dict(), "history": history, "step": step, "meta": meta}, ckpt_path)
 

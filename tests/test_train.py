@@ -18,6 +18,7 @@ from sepnb import data, paths, profiles, train
 TINY = {
     "wavenet": dict(n_layers=3, n_stacks=1, channels=8, kernel_size=2),
     "flow": dict(n_blocks=2, n_flows=2, n_layers=2, channels=8, kernel_size=3),
+    "denoiser": dict(channels=8, layers=3, emb=8),
 }
 
 
@@ -34,8 +35,10 @@ def store(tmp_path, monkeypatch):
     return tmp_path / "runs"
 
 
-@pytest.mark.parametrize("family", ["flow", "wavenet"])
+@pytest.mark.parametrize("family", ["flow", "wavenet", "denoiser"])
 def test_resume_matches_uninterrupted_run(family, store, monkeypatch):
+    """Also for the denoiser, whose training draws its noise levels from torch's global generator:
+    the checkpoint keeps that generator's state."""
     cfg = tiny_config(family)
     _, full = train.train(cfg, progress=False)
     monkeypatch.setenv("SEPNB_RUNS", str(store / "second"))
