@@ -59,15 +59,21 @@ def quantity(e):
     return f"{e['value']:.3g} [{e['low']:.3g}, {e['high']:.3g}]"
 
 
+# the reasons go under their verdict in a smaller font, so the table fits the text column
+WIDTHS = (7, 34, 10, 15, 25, 9)  # per cent of the column, in the table's column order
+STYLE = ("<style>table.scorecard{font-size:0.8em;width:100%;table-layout:fixed;display:table}"
+         "table.scorecard td,table.scorecard th{vertical-align:top;overflow-wrap:anywhere}"
+         + "".join(f"table.scorecard th:nth-child({i + 1}){{width:{w}%}}" for i, w in enumerate(WIDTHS))
+         + "table.scorecard .reason{display:block;font-size:0.9em;opacity:0.8}</style>")
 rows = []
 for e in card:
     claim = e["claim"] + (f" ({e['config']})" if e["config"] else "")
-    note = f" ({e['reason']})" if e["reason"] else ""
+    note = f'<span class="reason">{html.escape(e["reason"])}</span>' if e["reason"] else ""
     rows.append({"": "added" if e["kind"].startswith("added") else "paper", "claim": html.escape(claim),
                  "family": e["family"], "quantity [95% interval]": quantity(e),
-                 "verdict": f"<b>{e['verdict']}</b>{html.escape(note)}",
-                 "evidence": f'<a href="{e["chapter"]}.html">{TITLES[e["chapter"]]}</a>'})
-display(HTML(pd.DataFrame(rows).to_html(index=False, escape=False, classes="scorecard")))
+                 "verdict": f"<b>{e['verdict']}</b>{note}",
+                 "ch.": f'<a href="{e["chapter"]}.html">{TITLES[e["chapter"]]}</a>'})
+display(HTML(STYLE + pd.DataFrame(rows).to_html(index=False, escape=False, classes="scorecard")))
 _ = paths.update_results("scorecard", f"{P.name}/seed=0", {"profile": P.name, "rows": card})
 
 # %% [markdown]

@@ -75,8 +75,7 @@ wide = tuned[sigma_wide] if sigma_wide in tuned else load(sigma_wide)
 # standard deviation over examples in the table below.
 
 # %%
-test = data.ToyWindows("test", window=P.ood_length, n_items=max(P.fig3_items, P.ood_items), seed=seed)
-windows3 = test.batch(np.arange(P.fig3_items))  # Figure 3: one window per source from each of fig3_items items
+windows3 = ood.fig3_windows(P, seed)  # Figure 3: one window per source from each of fig3_items test items
 windows = windows3[: P.ood_items]  # Figure 4 and Table 1: the first ood_items of the same items
 clean_data = {s: windows3[:, j] for j, s in enumerate(data.SOURCES)}
 glue("fig3_items", P.fig3_items, display=False)

@@ -126,7 +126,7 @@ pd.DataFrame({"runs": [len(v) for v in groups.values()],
 # resamples).
 
 # %%
-windows3 = control.fig3_windows(P, seed)  # chapter 04's Figure 3 windows
+windows3 = ood.fig3_windows(P, seed)  # chapter 04's Figure 3 windows
 windows4 = windows3[: P.ood_items]
 clean_data = {s: windows3[:, j] for j, s in enumerate(S)}
 glue("input_length", P.ood_length, display=False)

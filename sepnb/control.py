@@ -21,17 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import data, ood, profiles, train
-
-
-def fig3_windows(profile, seed: int = 0) -> torch.Tensor:
-    """Figure 3's clean test windows ``[fig3_items, 4, ood_length]`` (chapters 04 and 07)."""
-    p = profiles.get(profile)
-    test = data.ToyWindows("test", window=p.ood_length, n_items=max(p.fig3_items, p.ood_items), seed=seed)
-    return test.batch(np.arange(p.fig3_items))
+from .ood import fig3_windows
 
 
 def wavenet_control(profile="book", seed: int = 0) -> dict:

@@ -17,7 +17,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["CrossLikelihood", "NoiseGrid", "cross_likelihood", "noise_grid", "add_test_noise", "auc", "check_sigma"]
+__all__ = ["CrossLikelihood", "NoiseGrid", "cross_likelihood", "noise_grid", "add_test_noise", "auc", "check_sigma",
+           "fig3_windows"]
+
+
+def fig3_windows(profile, seed: int = 0) -> torch.Tensor:
+    """Figure 3's clean test windows ``[fig3_items, 4, ood_length]``: one window of every source from each of
+    the first ``fig3_items`` test items (chapters 04 and 07; Figure 4 and Table 1 use the first ``ood_items``)."""
+    from . import data, profiles
+
+    p = profiles.get(profile)
+    test = data.ToyWindows("test", window=p.ood_length, n_items=max(p.fig3_items, p.ood_items), seed=seed)
+    return test.batch(np.arange(p.fig3_items))
 
 
 def check_sigma(sigma, allow_zero: bool = False) -> float:

@@ -162,8 +162,14 @@ PAGE_PROBE = r"""
     const t = n.nodeValue;
     if (rawTex.test(t) && n.parentElement.getClientRects().length) raw.push(t.trim().slice(0, 120));
   }
+  // tables wider than the text column they sit in (they scroll sideways)
+  const wide = [...document.querySelectorAll('table.scorecard')].map(t => {
+    const col = t.closest('article') || t.closest('main') || document.body;
+    return {table: t.className, width: Math.round(t.scrollWidth), column: Math.round(col.clientWidth)};
+  }).filter(w => w.width > w.column + 1);
   return {
     url: location.href,
+    wideScorecards: wide.map(w => `${w.table}: ${w.width} px in a ${w.column} px column`),
     title: document.title,
     hasMath,
     mathjax,
@@ -381,3 +387,10 @@ def test_equations_are_rendered(site):
             problems[page] = p
     assert not problems, "math not rendered:\n" + "\n".join(f"{k}:\n  " + "\n  ".join(v) for k, v in problems.items())
     assert any(r["typeset"] for r in site.values()), "no equation was typeset anywhere in the book"
+
+
+def test_the_scorecard_fits_its_column(site):
+    """The opening page's scorecard (the claims and their verdicts) is read without scrolling sideways."""
+    assert any("book/00_intro.html" == page for page in site), "the opening page is missing"
+    assert not any(r["wideScorecards"] for r in site.values()), \
+        "scorecard wider than the text column:\n" + _report(site, "wideScorecards")

@@ -397,8 +397,9 @@ def test_device_control_trains_in_a_scratch_store_and_never_overwrites(tmp_path,
     assert not store.exists() and os.environ["SEPNB_RUNS"] == str(store)  # the chapters' store is never used
     # the same configurations as chapter 02's: loading them from a store gives the same scores
     models = {s: train.get_prior(train.prior_config("smoke", "wavenet", s), progress=False)[0] for s in data.SOURCES}
-    w = control.fig3_windows("smoke")
     from sepnb import ood
+
+    w = ood.fig3_windows("smoke")
 
     r = ood.cross_likelihood(models, {s: w[:, j] for j, s in enumerate(data.SOURCES)})
     assert r.aucs().mean() == pytest.approx(result["auc_mean"]["value"], abs=1e-4)
