@@ -1,10 +1,10 @@
 """Train many runs at once, several processes sharing the CPU cores (``sepnb train --all --jobs N``).
 
 A small prior uses two CPU cores badly: on this project's 2-core machine a
-book-size flow step takes 0.21 s with two threads and 0.29 s with one, so two
-one-thread processes side by side train about 1.4 times as many flow steps per
-second as one two-thread process (WaveNets about 1.15 times, the Conv-TasNet
-about 1.3 times; ``python -m sepnb.bench --jobs`` measures it). ``make book``
+book-size flow step took 0.21 s with two threads and 0.29 s with one, so two
+one-thread processes side by side train more steps per second than one
+two-thread process; ``python -m sepnb.bench --jobs 1 2`` measures it on a
+slice of the book's runs (1.28 times, ``book/results/bench_jobs_cpu.json``). ``make book``
 therefore trains every run its chapters need first, ``JOBS`` at a time, and
 then executes the chapters against the filled store.
 
