@@ -330,18 +330,10 @@ def measure_jobs(profile="book", steps: int = 40, jobs=(1, 2)) -> dict:
 
     rows = {}
     for n in jobs:
-        with tempfile.TemporaryDirectory(prefix="sepnb-bench-jobs-") as tmp:
-            old = os.environ.get("SEPNB_RUNS")
-            os.environ["SEPNB_RUNS"] = tmp
-            try:
-                t0 = time.perf_counter()
-                summary = schedule.train_runs(_job_configs(profile, steps), jobs=n, out=io.StringIO())
-                wall = time.perf_counter() - t0
-            finally:
-                if old is None:
-                    os.environ.pop("SEPNB_RUNS", None)
-                else:
-                    os.environ["SEPNB_RUNS"] = old
+        with tempfile.TemporaryDirectory(prefix="sepnb-bench-jobs-") as tmp, paths.environ(SEPNB_RUNS=tmp):
+            t0 = time.perf_counter()
+            summary = schedule.train_runs(_job_configs(profile, steps), jobs=n, out=io.StringIO())
+            wall = time.perf_counter() - t0
         rows[f"jobs-{n}"] = {"jobs": n, "threads": summary["threads"], "wall_s": round(wall, 2),
                              "runs": {r["run"]: r["seconds"] for r in summary["trained"]}}
     base = rows[f"jobs-{jobs[0]}"]["wall_s"]
@@ -505,7 +497,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--profile", choices=sorted(profiles.PROFILES),
                     help="measure only this profile's sizes (e.g. paper) and estimate its training wall time")
     ap.add_argument("--cases", nargs="+", metavar="CASE", help="subset of the cases (default: all; see below)")
-    ap.add_argument("--steps", type=int, default=5, help="timed steps per case; the median is reported (default 5)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="timed steps per case; the median is reported (default 5; with --jobs: steps per run, "
+                         "default 40)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2, or 4 with --compile)")
     ap.add_argument("--devices", type=int, default=8,
                     help="N for the N-device estimate under ideal data-parallel scaling (default 8)")
@@ -525,10 +519,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _main_jobs(args, ap) -> int:
-    if args.cases or min(args.jobs) < 1:
-        ap.error("--jobs takes numbers >= 1 and no --cases")
+    steps = 40 if args.steps is None else args.steps
+    if args.cases or min(args.jobs) < 1 or steps < 1:
+        ap.error("--jobs takes numbers >= 1 and no --cases (and --steps >= 1)")
     dev = train.device()
-    steps = args.steps if args.steps != 5 else 40  # --steps's default is for the cases
     print(f"training {len(JOB_RUNS)} runs of {steps} steps at the {args.profile or 'book'} sizes with "
           f"--jobs {' / '.join(map(str, args.jobs))} ...", flush=True)
     res = measure_jobs(args.profile or "book", steps=steps, jobs=tuple(args.jobs))
@@ -551,6 +545,9 @@ def main(argv=None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
     warmup = args.warmup if args.warmup is not None else (4 if args.compile else 2)
+    if args.jobs:
+        return _main_jobs(args, ap)
+    args.steps = 5 if args.steps is None else args.steps
     if args.steps < 1 or warmup < 0 or args.devices < 1:
         ap.error("--steps and --devices must be >= 1 and --warmup >= 0")
     if args.one:
@@ -558,8 +555,6 @@ def main(argv=None) -> int:
                else measure(CASES[args.one], steps=args.steps, warmup=warmup, compile=args.compile))
         print(json.dumps(row))
         return 0
-    if args.jobs:
-        return _main_jobs(args, ap)
     if args.profile and args.cases:
         ap.error("give --profile or --cases, not both")
     names = ([f"{f}-{args.profile}" for f in train.FAMILIES] if args.profile

@@ -147,23 +147,14 @@ def save_notebook(stem: str, profile: str = "smoke", scratch: str | None = None)
     py = paths.NOTEBOOKS / f"{stem}.py"
     nb = jupytext.read(py)
     nb.metadata.setdefault("kernelspec", {"display_name": "Python 3 (ipykernel)", "language": "python", "name": KERNEL})
-    saved_env = {k: os.environ.get(k) for k in (profiles.ENV_VAR, "SEPNB_RUNS", "SEPNB_RESULTS")}
-    os.environ[profiles.ENV_VAR] = profile
-    if scratch is not None:
-        os.environ["SEPNB_RUNS"] = str(Path(scratch) / "runs")
-        os.environ["SEPNB_RESULTS"] = str(Path(scratch) / "results")
+    stores = {} if scratch is None else {"SEPNB_RUNS": Path(scratch) / "runs", "SEPNB_RESULTS": Path(scratch) / "results"}
     t0 = time.perf_counter()
     try:
-        NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL,
-                       resources={"metadata": {"path": str(paths.NOTEBOOKS)}}).execute()
+        with paths.environ(**{profiles.ENV_VAR: profile}, **stores):
+            NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL,
+                           resources={"metadata": {"path": str(paths.NOTEBOOKS)}}).execute()
     except CellExecutionError as err:
         raise BookError(f"{_rel(py)} failed; nothing was saved:\n{err}") from None
-    finally:
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     _strip_volatile(nb)
     _write_atomic(nb, paths.NOTEBOOKS / f"{stem}.ipynb")
     return time.perf_counter() - t0

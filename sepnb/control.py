@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from . import data, ood, profiles, train
+from . import data, ood, paths, profiles, train
 from .ood import fig3_windows
 
 
@@ -32,17 +31,9 @@ def wavenet_control(profile="book", seed: int = 0) -> dict:
     p = profiles.get(profile)
     sources = list(data.SOURCES)
     t0 = time.perf_counter()
-    old = os.environ.get("SEPNB_RUNS")
-    with tempfile.TemporaryDirectory(prefix="sepnb-control-") as scratch:
-        os.environ["SEPNB_RUNS"] = scratch
-        try:
-            runs = {s: train.get_prior(train.prior_config(p, "wavenet", s, seed=seed), progress=False)
-                    for s in sources}
-        finally:
-            if old is None:
-                os.environ.pop("SEPNB_RUNS", None)
-            else:
-                os.environ["SEPNB_RUNS"] = old
+    with tempfile.TemporaryDirectory(prefix="sepnb-control-") as scratch, paths.environ(SEPNB_RUNS=scratch):
+        runs = {s: train.get_prior(train.prior_config(p, "wavenet", s, seed=seed), progress=False)
+                for s in sources}
     windows = fig3_windows(p, seed)
     r = ood.cross_likelihood({s: m for s, (m, _) in runs.items()}, {s: windows[:, j] for j, s in enumerate(sources)})
     per, mean = r.auc_intervals(resamples=2000, seed=seed)

@@ -6,6 +6,7 @@ so every notebook asks this module instead of using relative paths.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -28,6 +29,29 @@ def results_dir() -> Path:
 def runs_dir() -> Path:
     """The run store's folder: ``$SEPNB_RUNS`` if set, else ``runs/`` at the root."""
     return Path(os.environ.get("SEPNB_RUNS", ROOT / "runs")).expanduser().resolve()
+
+
+@contextlib.contextmanager
+def environ(**values):
+    """Set environment variables (``None`` unsets one) for the ``with`` block; restored afterwards.
+
+    How a process points the run store or the results at a scratch folder for a
+    while (``environ(SEPNB_RUNS=tmp)``) without losing its own settings.
+    """
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = str(v)
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def data_dir() -> Path:

@@ -69,12 +69,13 @@ def _worker_init(threads: int, env: dict) -> None:
     torch.set_num_threads(threads)
 
 
-def _train_one(cfg) -> tuple[str, float]:
+def _train_one(cfg) -> float:
+    """Seconds to train (or load) ``cfg`` in this worker."""
     from . import train
 
     t0 = time.perf_counter()
     train.get_prior(cfg, progress=False)
-    return str(train.run_dir(cfg)), time.perf_counter() - t0
+    return time.perf_counter() - t0
 
 
 def _label(cfg) -> str:
@@ -83,7 +84,7 @@ def _label(cfg) -> str:
         parts.append(cfg.dataset)
     if cfg.sigma:
         parts.append(f"sigma={cfg.sigma:g}" + ("" if cfg.noise_mode == "fixed" else f" ({cfg.noise_mode})"))
-    if cfg.family in ("flow",) and cfg.model.get("logdet_weight", 1.0) != 1.0:
+    if cfg.family == "flow" and cfg.model.get("logdet_weight", 1.0) != 1.0:
         parts.append(f"logdet weight {cfg.model['logdet_weight']:g}")
     if cfg.parent is not None and cfg.family == "convtasnet":
         parts.append("continuation")
@@ -181,7 +182,7 @@ def train_runs(cfgs: list, jobs: int = 2, threads: int | None = None, out=None) 
                     k = running.pop(fut)
                     name = train.run_dir(todo[k]).name
                     try:
-                        folder, seconds = fut.result()
+                        seconds = fut.result()
                     except Exception as err:  # noqa: BLE001 -- reported, the others go on
                         failed[k] = f"{type(err).__name__}: {err}"
                         say(f"FAILED {name}: {failed[k]}")
