@@ -10,10 +10,11 @@ STAMP  := $(VENV)/.sepnb-installed
 LOCK   := requirements.lock
 UV     := uv==0.13.8
 
-.PHONY: help setup test book notebooks sync bench lock clean
+.PHONY: help setup test lint book notebooks sync bench lock clean
 help:
 	@echo "make test       set up .venv if needed, then run pytest --nbval (unit tests + smoke notebooks)"
 	@echo "make book       set up .venv if needed, train the runs the store lacks (JOBS=$(JOBS) at a time), execute every notebook at PROFILE=$(PROFILE) into book/ and build _build/html"
+	@echo "make lint       ruff: lint and format check (the rules are in pyproject.toml); CI runs it"
 	@echo "make notebooks  re-execute notebooks/*.ipynb from their .py at the smoke profile (how they are saved)"
 	@echo "make sync       check that every notebooks/*.py and its .ipynb hold the same cells"
 	@echo "make bench      throughput and peak memory of the priors (python -m sepnb.bench)"
@@ -37,6 +38,10 @@ lock: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest --nbval
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # First every run the chapters need that the store lacks, JOBS processes at a time (two one-thread
 # processes train more steps per second than one two-thread process on a 2-core CPU), then the chapters.

@@ -9,8 +9,11 @@ import shutil
 import tempfile
 
 os.environ.setdefault("SEPNB_PROFILE", "smoke")
-for _var, _prefix in (("SEPNB_RUNS", "sepnb-test-runs-"), ("SEPNB_RESULTS", "sepnb-test-results-"),
-                      ("SEPNB_DATA", "sepnb-test-data-")):
+for _var, _prefix in (
+    ("SEPNB_RUNS", "sepnb-test-runs-"),
+    ("SEPNB_RESULTS", "sepnb-test-results-"),
+    ("SEPNB_DATA", "sepnb-test-data-"),
+):
     if _var not in os.environ:
         _dir = tempfile.mkdtemp(prefix=_prefix)
         os.environ[_var] = _dir

@@ -41,7 +41,8 @@ import os
 import pandas as pd
 from IPython.display import HTML, display
 
-from sepnb import paths, profiles, scorecard
+from sepnb.analysis import scorecard
+from sepnb.core import paths, profiles
 
 # %% tags=["parameters", "remove-cell"]
 profile = os.environ.get("SEPNB_PROFILE", "book")  # smoke | book | paper
@@ -49,8 +50,6 @@ profile = os.environ.get("SEPNB_PROFILE", "book")  # smoke | book | paper
 # %% tags=["remove-input"]
 P = profiles.get(profile)
 card = scorecard.compute(profile=P.name)
-TITLES = {"02_models": "02", "04_ood": "04", "05_separation": "05", "06_priors_that_separate": "06",
-          "07_variants": "07"}
 
 
 def quantity(e):
@@ -72,7 +71,7 @@ for e in card:
     rows.append({"": "added" if e["kind"].startswith("added") else "paper", "claim": html.escape(claim),
                  "family": e["family"], "quantity [95% interval]": quantity(e),
                  "verdict": f"<b>{e['verdict']}</b>{note}",
-                 "ch.": f'<a href="{e["chapter"]}.html">{TITLES[e["chapter"]]}</a>'})
+                 "ch.": f'<a href="{e["chapter"]}.html">{e["chapter"][:2]}</a>'})
 display(HTML(STYLE + pd.DataFrame(rows).to_html(index=False, escape=False, classes="scorecard")))
 _ = paths.update_results("scorecard", f"{P.name}/seed=0", {"profile": P.name, "rows": card})
 
@@ -158,4 +157,4 @@ _ = paths.update_results("scorecard", f"{P.name}/seed=0", {"profile": P.name, "r
 #   `papermill notebooks/01_data.ipynb out.ipynb -p profile smoke -p seed 1`.
 #
 # The sizes behind the profiles `smoke`, `book` and `paper` live in one place,
-# `sepnb/profiles.py`.
+# `sepnb/core/profiles.py`.

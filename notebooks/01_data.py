@@ -35,9 +35,10 @@ import torch
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from sepnb import checks, data, plots, profiles, prose
-from sepnb import music as musiclib
-from sepnb.audio import player
+from sepnb import data
+from sepnb.book import plots, prose
+from sepnb.core import checks, profiles
+from sepnb.data import player
 
 plots.use_style()
 
@@ -49,7 +50,7 @@ music = "auto"  # music data: auto (musdb18 if MUSDB_PATH is set, else the stand
 # %%
 checks.check_parameters("profile", "seed", "music", seed=seed)  # a misspelt or bad parameter stops here
 P = profiles.get(profile)
-musiclib.check_music_choice(music)
+data.check_music_choice(music)
 print(f"profile {P.name!r} ({P.description}), seed {seed}, music {music!r}")
 
 # %% [markdown]
@@ -206,7 +207,7 @@ pd.DataFrame(
 # 100 for training and 50 for testing, each with its mixture and four stems,
 # *bass*, *drums*, *vocals* and *other* (every instrument not in the first
 # three), as 44.1 kHz stereo. The paper down-samples to 16 kHz and cuts 150
-# fixed frames of one second from each song. `sepnb.music.MusicFrames` does
+# fixed frames of one second from each song. `sepnb.data.MusicFrames` does
 # the same: it averages the two channels to mono, resamples to 16 kHz and cuts
 # the frames at evenly spaced positions from the start to the end of each song,
 # the same positions in every run, and caches them on disk. The stems keep
@@ -216,7 +217,7 @@ pd.DataFrame(
 # options, `mono="left"` and `normalize="stem_peak"`.)
 #
 # **The stand-in.** musdb18 cannot be downloaded where this book is built.
-# So that the music chapters run anyway, `sepnb.music.make_standin` writes a
+# So that the music chapters run anyway, `sepnb.data.make_standin` writes a
 # *stand-in* in the folder layout of musdb18's WAV release: procedurally
 # composed songs, each with a key, a tempo, a looped four-chord progression, a
 # bass line, a drum pattern, a sung-like lead line on a choir or voice sound
@@ -237,8 +238,8 @@ pd.DataFrame(
 # forces the stand-in.
 
 # %% tags=["nbval-ignore-output"]
-music_root, music_label = musiclib.music_source(P, music)
-music_frames = {split: musiclib.load_frames(music_root, split, **musiclib.frame_settings(P))
+music_root, music_label = data.music_source(P, music)
+music_frames = {split: data.load_frames(music_root, split, **data.frame_settings(P))
                 for split in ("train", "test")}
 print(f"music data: {music_label}")
 
@@ -271,7 +272,7 @@ glue("standin_seconds", P.standin["seconds"], display=False)
 
 # %% mystnb={"figure": {"caption": "The paper's Figure 2 on the music data named in the text above (musdb18, or its procedural stand-in when no musdb18 is given): the four stems and the mixture of one one-second frame of one test song (its name and the frame's start label the row).", "name": "fig-01-music"}}
 row = f"{test_frames.songs[song]}\n{frame_start_s:.1f} s"
-fig = plots.plot_sources(stems[None], mixture[None], musiclib.MUSIC_SOURCES, test_frames.sample_rate,
+fig = plots.plot_sources(stems[None], mixture[None], data.MUSIC_SOURCES, test_frames.sample_rate,
                          ms=1000 * test_frames.frame_length / test_frames.sample_rate, labels=[row])
 
 # %% [markdown]
@@ -281,11 +282,11 @@ fig = plots.plot_sources(stems[None], mixture[None], musiclib.MUSIC_SOURCES, tes
 # %% tags=["nbval-ignore-output"]
 # resampled audio: its 16-bit players differ in a few samples between CPUs' kernels, so they are
 # not compared; the frame itself is checked here on every machine
-assert mixture.shape == stems.shape[1:] and stems.shape[0] == len(musiclib.MUSIC_SOURCES)
+assert mixture.shape == stems.shape[1:] and stems.shape[0] == len(data.MUSIC_SOURCES)
 assert bool(torch.isfinite(stems).all()) and float((mixture - stems.sum(0)).abs().max()) < 1e-3
 display(Markdown(f"**mixture** ({music_label})"))
 display(player(mixture, test_frames.sample_rate, seconds=P.clip_seconds))
-for j, name in enumerate(musiclib.MUSIC_SOURCES):
+for j, name in enumerate(data.MUSIC_SOURCES):
     display(Markdown(f"**{name}**"))
     display(player(stems[j], test_frames.sample_rate, seconds=P.clip_seconds))
 
@@ -323,4 +324,4 @@ music_table
 # - The music data are musdb18 when `MUSDB_PATH` is set, otherwise a
 #   procedurally composed stand-in rendered from MIDI, which is not musdb18;
 #   `sepnb.music` cuts either into fixed one-second mono frames at 16 kHz and
-#   the priors train on random windows of them (`sepnb.music.MusicWindows`).
+#   the priors train on random windows of them (`sepnb.data.MusicWindows`).

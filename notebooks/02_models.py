@@ -34,9 +34,10 @@ import torch
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from sepnb import checks, data, plots, profiles, prose, train
-from sepnb import music as musiclib
-from sepnb.audio import player
+from sepnb import data, runs
+from sepnb.book import plots, prose
+from sepnb.core import checks, profiles
+from sepnb.data import player
 
 plots.use_style()
 
@@ -48,10 +49,10 @@ music = "auto"  # music data: auto (musdb18 if MUSDB_PATH is set, else the stand
 # %%
 checks.check_parameters("profile", "seed", "music", seed=seed)  # a misspelt or bad parameter stops here
 P = profiles.get(profile)
-musiclib.check_music_choice(music)
+data.check_music_choice(music)
 torch.manual_seed(seed)
 FAMILIES = ("wavenet", "flow")
-print(f"profile {P.name!r} ({P.description}), seed {seed}, music {music!r}, device {train.device()}")
+print(f"profile {P.name!r} ({P.description}), seed {seed}, music {music!r}, device {runs.device()}")
 
 # %% [markdown]
 # ## WaveNet: an autoregressive prior
@@ -112,7 +113,7 @@ rows = []
 for prof_name in dict.fromkeys([P.name, "paper"]):
     prof = profiles.get(prof_name)
     for family in FAMILIES:
-        m = train.build_model(family, prof.model(family))
+        m = runs.build_model(family, prof.model(family))
         rows.append(
             {
                 "profile": prof_name,
@@ -150,7 +151,7 @@ def training_minutes(histories):
     return {f: sum(h["seconds"] for (family, _), h in histories.items() if family == f) / 60 for f in FAMILIES}
 
 
-trained = train.toy_priors(P, seed=seed)
+trained = runs.toy_priors(P, seed=seed)
 priors = {k: model for k, (model, _) in trained.items()}
 histories = {k: history for k, (_, history) in trained.items()}
 train_minutes = training_minutes(histories)
@@ -246,15 +247,15 @@ for (family, source), wave in samples.items():
 # procedural stand-in, which is not musdb18 (the data used are printed below
 # and named in every result). Each prior sees random windows of its own stem
 # only, cut from the fixed one-second training frames
-# (`sepnb.music.MusicWindows`); its held-out loss is measured on windows of
+# (`sepnb.data.MusicWindows`); its held-out loss is measured on windows of
 # the same stem from the test songs. The run store keys each music prior by
 # its data (the stand-in's parameters, or the path of musdb18) and the frame
 # settings, so priors of one data set are never loaded for another.
 
 # %% tags=["nbval-ignore-output"]
-music_root, music_label = musiclib.music_source(P, music)
+music_root, music_label = data.music_source(P, music)
 print(f"music data: {music_label}")
-music_trained = train.music_priors(P, seed=seed, music=music)
+music_trained = runs.music_priors(P, seed=seed, music=music)
 music_histories = {k: history for k, (_, history) in music_trained.items()}
 music_minutes = training_minutes(music_histories)
 glue("music_label", music_label, display=False)
@@ -273,7 +274,7 @@ glue("music_eval_items", P.eval_items, display=False)
 # {glue:text}`music_train_minutes_total:.1f` minutes in all.
 
 # %% mystnb={"figure": {"caption": "Training loss (moving average, lines) and held-out loss (dots, the first at initialisation) of the eight music priors, one per stem and family, on the music data named above (musdb18, or its procedural stand-in), in nats per sample on a symlog axis; lower is better.", "name": "fig-02-music-loss"}}
-fig = plots.plot_loss_curves(music_histories, FAMILIES, musiclib.MUSIC_SOURCES)
+fig = plots.plot_loss_curves(music_histories, FAMILIES, data.MUSIC_SOURCES)
 
 # %%
 music_heldout = heldout_table(music_histories)

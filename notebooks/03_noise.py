@@ -38,8 +38,11 @@ import torch
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from sepnb import checks, data, ood, paths, plots, profiles, prose, stats, train
-from sepnb.audio import player
+from sepnb import data, runs
+from sepnb.analysis import ood, stats
+from sepnb.book import plots, prose
+from sepnb.core import checks, paths, profiles
+from sepnb.data import player
 
 plots.use_style()
 
@@ -52,11 +55,11 @@ seed = 0
 # %%
 checks.check_parameters("profile", "sigma", "noise_mode", "seed", seed=seed)  # a misspelt or bad parameter stops here
 sigma = ood.check_sigma(sigma)  # a negative, zero, NaN or non-numeric sigma stops here, with the reason
-if noise_mode not in train.NOISE_MODES:
-    raise ValueError(f"unknown noise_mode {noise_mode!r}: use one of {train.NOISE_MODES}")
+if noise_mode not in runs.NOISE_MODES:
+    raise ValueError(f"unknown noise_mode {noise_mode!r}: use one of {runs.NOISE_MODES}")
 P = profiles.get(profile)
 FAMILIES = ("wavenet", "flow")
-print(f"profile {P.name!r}, sigma {sigma:g}, noise mode {noise_mode!r}, seed {seed}, device {train.device()}")
+print(f"profile {P.name!r}, sigma {sigma:g}, noise mode {noise_mode!r}, seed {seed}, device {runs.device()}")
 
 # %% [markdown]
 # ## Fine-tuning
@@ -70,8 +73,8 @@ print(f"profile {P.name!r}, sigma {sigma:g}, noise mode {noise_mode!r}, seed {se
 # it is available as `noise_mode="authors"`.
 
 # %% tags=["nbval-ignore-output"]
-clean = {k: model for k, (model, _) in train.toy_priors(P, seed=seed).items()}
-finetuned = train.toy_priors(P, seed=seed, sigma=sigma, noise_mode=noise_mode)
+clean = {k: model for k, (model, _) in runs.toy_priors(P, seed=seed).items()}
+finetuned = runs.toy_priors(P, seed=seed, sigma=sigma, noise_mode=noise_mode)
 tuned = {k: model for k, (model, _) in finetuned.items()}
 histories = {k: history for k, (_, history) in finetuned.items()}
 glue("finetune_minutes", sum(h["seconds"] for h in histories.values()) / 60, display=False)

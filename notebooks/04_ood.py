@@ -31,14 +31,16 @@
 import os
 import time
 
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from myst_nb import glue
 
-from sepnb import checks, data, ood, paths, plots, profiles, prose, stats, train
-from sepnb import music as musiclib
+from sepnb import data, runs
+from sepnb.analysis import ood, stats
+from sepnb.book import plots, prose
+from sepnb.core import checks, paths, profiles
 
 plots.use_style()
 
@@ -51,14 +53,14 @@ music = "auto"  # music data: auto (musdb18 if MUSDB_PATH is set, else the stand
 # %%
 checks.check_parameters("profile", "sigma_wide", "seed", "music", seed=seed)  # a misspelt or bad parameter stops here
 sigma_wide = ood.check_sigma(sigma_wide)
-musiclib.check_music_choice(music)
+data.check_music_choice(music)
 P = profiles.get(profile)
 FAMILIES = ("wavenet", "flow")
-print(f"profile {P.name!r}, seed {seed}, device {train.device()}")
+print(f"profile {P.name!r}, seed {seed}, device {runs.device()}")
 
 # %% tags=["nbval-ignore-output"]
 def load(sigma=0.0):
-    return {k: model for k, (model, _) in train.toy_priors(P, seed=seed, sigma=sigma).items()}
+    return {k: model for k, (model, _) in runs.toy_priors(P, seed=seed, sigma=sigma).items()}
 
 
 clean = load()
@@ -463,7 +465,7 @@ pd.DataFrame(ood.PAPER_TABLE1_FLOW, index=data.SOURCES).T.rename_axis(["input", 
 # classes scores $-8$ bits.
 
 # %%
-from sepnb.models import mu_law_encode, mu_law_log_bin_width
+from sepnb.priors import mu_law_encode, mu_law_log_bin_width
 
 
 def bin_term(x, n_classes):
@@ -546,14 +548,14 @@ _ = axes[0, 1].legend()
 # the stems apart.
 
 # %% tags=["nbval-ignore-output"]
-music_root, music_label = musiclib.music_source(P, music)
-music_priors = {k: m for k, (m, _) in train.music_priors(P, seed=seed, music=music).items()}
-music_test = musiclib.music_windows(P, "test", music, window=P.music_ood_length, n_items=P.ood_items, seed=seed)
+music_root, music_label = data.music_source(P, music)
+music_priors = {k: m for k, (m, _) in runs.music_priors(P, seed=seed, music=music).items()}
+music_test = data.music_windows(P, "test", music, window=P.music_ood_length, n_items=P.ood_items, seed=seed)
 music_windows = music_test.batch(np.arange(len(music_test)))  # [n, 4, T]
 print(f"music data: {music_label}")
 
 # %%
-STEMS = musiclib.MUSIC_SOURCES
+STEMS = data.MUSIC_SOURCES
 music_data = {s: music_windows[:, j] for j, s in enumerate(STEMS)}
 fig3_music = {f: ood.cross_likelihood({s: music_priors[(f, s)] for s in STEMS}, music_data) for f in FAMILIES}
 music_odd = {

@@ -24,7 +24,7 @@
 # [morris-frank/thesis-tex](https://github.com/morris-frank/thesis-tex)
 # (`data/results/`). Statements about "the authors' code" below are read
 # from that commit, not run. The book's own column is read from
-# `sepnb/profiles.py`, the one place its sizes live.
+# `sepnb/core/profiles.py`, the one place its sizes live.
 
 # %%
 import os
@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from sepnb import checks, data, profiles, prose, train
+from sepnb import data, runs
+from sepnb.book import prose
+from sepnb.core import checks, profiles
 
 # %% tags=["parameters"]
 profile = os.environ.get("SEPNB_PROFILE", "book")  # smoke | book | paper
@@ -95,7 +97,7 @@ table.set_index("")
 # %% tags=["nbval-ignore-output"]
 rows = []
 for s in data.SOURCES:
-    _, h = train.get_prior(train.prior_config(P, "flow", s, seed=0))
+    _, h = runs.get_prior(runs.prior_config(P, "flow", s, seed=0))
     steps_, ev = list(h["eval_step"]), list(h["eval"])
     at = max(i for i, st in enumerate(steps_) if st <= 0.75 * P.steps)
     rows.append({"flow prior": s, "held-out loss at 3/4 of training": ev[at], "at the end": ev[-1],
@@ -150,7 +152,7 @@ glue("budget_factor", P.budget_factor, display=False)
 #   set-up above applies.
 # - **Sample sizes.** Figure 3 uses {glue:text}`fig3_items` test items per
 #   source, the Figure 4 grid and Table 1 {glue:text}`ood_items`, separation
-#   {glue:text}`sep_items` mixes. Chapters 03 to 05 give 95% intervals that
+#   {glue:text}`sep_items` mixes. Chapters 03 to 06 give 95% intervals that
 #   resample whole test items or mixes for Figure 3, the diagonal of Figure 4
 #   and separation, and the scorecard gives one for every quantity it
 #   judges; the off-diagonal cells of Figure 4 and the entries of Table 1 are

@@ -2,7 +2,7 @@
 
 For each family at the ``smoke``, ``book`` and ``paper`` sizes, and for a few
 model sizes at batch 8 x 2048, it measures on the current device
-(:func:`sepnb.train.device`), in this invocation only:
+(:func:`sepnb.runs.device`), in this invocation only:
 
 * training step throughput (audio samples per second: forward, backward,
   gradient clipping and an Adam step), median of a few steps after warm-up;
@@ -14,8 +14,10 @@ model sizes at batch 8 x 2048, it measures on the current device
 Each case runs in its own subprocess so that peak memory is its own. The
 table of what was measured is printed with the machine (CPU model, cores,
 torch version, threads, the instruction set torch uses), the date and the
-configuration of every row, and written as JSON (by default
-``book/results/bench_<device>.json``).
+configuration of every row; with ``--json`` it is also written as JSON
+(``--json`` alone: ``book/results/bench_<device>.json``, the file the README
+cites, or under ``$SEPNB_RESULTS`` when set; ``--json PATH``: there).
+Without ``--json`` nothing is written.
 
 Throughputs of the public reference implementations, which this repository
 does not contain and so cannot run, are numbers from elsewhere: they are
@@ -47,7 +49,8 @@ from pathlib import Path
 
 import torch
 
-from . import paths, profiles, train
+from sepnb.core import atomic, paths, profiles
+from sepnb.runs import catalogue, config, devices
 
 __all__ = ["CASES", "SAMPLER_CASES", "EXTERNAL", "measure", "measure_sampler", "machine_info", "paper_estimate", "main"]
 
@@ -59,63 +62,100 @@ def _cases() -> dict:
     for name in ("smoke", "book", "paper"):
         p = profiles.get(name)
         for family in ("wavenet", "flow"):
-            cases[f"{family}-{name}"] = {"family": family, "model": dict(p.model(family)),
-                                         "batch": p.batch, "window": p.window, "profile": name}
+            cases[f"{family}-{name}"] = {
+                "family": family,
+                "model": dict(p.model(family)),
+                "batch": p.batch,
+                "window": p.window,
+                "profile": name,
+            }
     # A few model sizes at one common batch (8 x 2048, the book's), so that models can be set
     # side by side at equal batch. (The WaveNet 10 x 32 at 8 x 2048 is wavenet-book itself.)
     common = {"batch": 8, "window": 2048, "profile": None}
-    cases["flow-4x6-L10-C32-8x2048"] = {"family": "flow", "model": dict(n_blocks=4, n_flows=6, n_layers=10,
-                                                                           channels=32, kernel_size=3), **common}
-    cases["flow-4x2-L4-C32-8x2048"] = {"family": "flow", "model": dict(n_blocks=4, n_flows=2, n_layers=4,
-                                                                          channels=32, kernel_size=3), **common}
-    cases["wavenet-3x10-C64-8x2048"] = {"family": "wavenet", "model": dict(n_layers=10, n_stacks=3, channels=64,
-                                                                             kernel_size=2), **common}
+    cases["flow-4x6-L10-C32-8x2048"] = {
+        "family": "flow",
+        "model": dict(n_blocks=4, n_flows=6, n_layers=10, channels=32, kernel_size=3),
+        **common,
+    }
+    cases["flow-4x2-L4-C32-8x2048"] = {
+        "family": "flow",
+        "model": dict(n_blocks=4, n_flows=2, n_layers=4, channels=32, kernel_size=3),
+        **common,
+    }
+    cases["wavenet-3x10-C64-8x2048"] = {
+        "family": "wavenet",
+        "model": dict(n_layers=10, n_stacks=3, channels=64, kernel_size=2),
+        **common,
+    }
     return cases
 
 
 CASES = _cases()
 
-#: The constrained sampler's step (chapter 06): the profile's test batch (`sep_items` mixes of
+#: The constrained sampler's step (chapter 07): the profile's test batch (`sep_items` mixes of
 #: `sep_length` samples) scored by four denoisers of the profile's size, one after another or vmap-ed.
-SAMPLER_CASES = {f"sampler-{name}{'-vmap' if vmap else ''}": {"profile": name, "vmap": vmap}
-                 for name in ("smoke", "book") for vmap in (False, True)}
+SAMPLER_CASES = {
+    f"sampler-{name}{'-vmap' if vmap else ''}": {"profile": name, "vmap": vmap}
+    for name in ("smoke", "book")
+    for vmap in (False, True)
+}
 
 #: Throughputs of the public reference implementations, NOT measured by this module: they
 #: are constants from elsewhere, reported as such and never divided into a measured figure.
 EXTERNAL = {
-    "source": ("project issue tracker; constants first committed to sepnb/bench.py on 2026-11-25 "
-               "(commit 8f52411); the exact measurement date was not recorded (on or before 2026-11-25)"),
+    "source": (
+        "project issue tracker; constants first committed to sepnb/bench.py on 2026-11-25 "
+        "(commit 8f52411); the exact measurement date was not recorded (on or before 2026-11-25)"
+    ),
     "date": "on or before 2026-11-25 (exact date not recorded)",
-    "machine": ("this project's earlier 2-core CPU (Intel Xeon; exact model and the instruction set "
-                "torch used were not recorded), torch 2.11, 2 threads"),
+    "machine": (
+        "this project's earlier 2-core CPU (Intel Xeon; exact model and the instruction set "
+        "torch used were not recorded), torch 2.11, 2 threads"
+    ),
     "settings": "fp32, batch 8 x 2048 samples, median of 5 training steps; audio samples per second",
     "caveats": [
         "Not measured on this machine nor in this invocation; not comparable with the measured table.",
-        ("Re-run side by side with sepnb on another (AVX-512) machine, the reference flows trained "
-         "2.1-2.4 times faster than the figures below (issue 10), so these figures understate the "
-         "reference implementations."),
-        ("The WaveNet figures were taken with kernel size 3 and skip channels wider than the residual "
-         "channels; every sepnb WaveNet measured here uses kernel size 2 and skip width = residual width."),
+        (
+            "Re-run side by side with sepnb on another (AVX-512) machine, the reference flows trained "
+            "2.1-2.4 times faster than the figures below (issue 10), so these figures understate the "
+            "reference implementations."
+        ),
+        (
+            "The WaveNet figures were taken with kernel size 3 and skip channels wider than the residual "
+            "channels; every sepnb WaveNet measured here uses kernel size 2 and skip width = residual width."
+        ),
     ],
     "rows": {
         "ref-flow-4x6-L10": {
             "implementation": "FloWaveNet, Kim et al.'s public code",
             "config": "4 blocks x 6 flows, 10-layer WaveNet couplings, width 32, kernel 3; batch 8 x 2048",
-            "train_samples_per_s": 6800, "logp_samples_per_s": 26600},
+            "train_samples_per_s": 6800,
+            "logp_samples_per_s": 26600,
+        },
         "ref-flow-4x2-L4": {
             "implementation": "FloWaveNet, Kim et al.'s public code",
             "config": "4 blocks x 2 flows, 4-layer WaveNet couplings, width 32, kernel 3; batch 8 x 2048",
-            "train_samples_per_s": 61300, "logp_samples_per_s": 182900},
+            "train_samples_per_s": 61300,
+            "logp_samples_per_s": 182900,
+        },
         "ref-wavenet-L10-C32": {
             "implementation": "WaveNet, r9y9's wavenet_vocoder",
-            "config": ("10 layers (1 stack), residual 32, KERNEL 3, skip channels wider than 32 (width not "
-                       "recorded), mu-law one-hot input; batch 8 x 2048"),
-            "train_samples_per_s": 74400, "logp_samples_per_s": 128900},
+            "config": (
+                "10 layers (1 stack), residual 32, KERNEL 3, skip channels wider than 32 (width not "
+                "recorded), mu-law one-hot input; batch 8 x 2048"
+            ),
+            "train_samples_per_s": 74400,
+            "logp_samples_per_s": 128900,
+        },
         "ref-wavenet-L30-C64": {
             "implementation": "WaveNet, r9y9's wavenet_vocoder",
-            "config": ("30 layers (3 stacks of 10), residual 64, KERNEL 3, skip channels wider than 64 (width "
-                       "not recorded), mu-law one-hot input; batch 8 x 2048"),
-            "train_samples_per_s": 9600, "logp_samples_per_s": 30300},
+            "config": (
+                "30 layers (3 stacks of 10), residual 64, KERNEL 3, skip channels wider than 64 (width "
+                "not recorded), mu-law one-hot input; batch 8 x 2048"
+            ),
+            "train_samples_per_s": 9600,
+            "logp_samples_per_s": 30300,
+        },
     },
 }
 
@@ -142,14 +182,17 @@ def _cpuinfo() -> dict:
             phys = value
         elif key == "core id":
             cores.add((phys, value))
-    simd = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
-                        "asimd", "sve") if f in flags]
+    simd = [
+        f
+        for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "asimd", "sve")
+        if f in flags
+    ]
     return {"cpu_model": model, "physical_cores": len(cores) or None, "cpu_simd_flags": simd}
 
 
 def machine_info(dev: torch.device | None = None) -> dict:
     """What the numbers were measured on: CPU, cores, torch, threads, the ISA torch uses, GPU if any."""
-    dev = dev or train.device()
+    dev = dev or devices.device()
     cpu = _cpuinfo()
     info = {
         "cpu_model": cpu.get("cpu_model") or platform.processor() or platform.machine(),
@@ -167,17 +210,24 @@ def machine_info(dev: torch.device | None = None) -> dict:
     }
     if dev.type == "cuda":
         props = torch.cuda.get_device_properties(dev)
-        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
-                    gpu_capability=f"{props.major}.{props.minor}", cuda=torch.version.cuda,
-                    cudnn=torch.backends.cudnn.version(),
-                    tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32)
+        info.update(
+            gpu=props.name,
+            gpu_memory_gib=round(props.total_memory / 2**30, 1),
+            gpu_capability=f"{props.major}.{props.minor}",
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+            tf32_cudnn=torch.backends.cudnn.allow_tf32,
+        )
     return info
 
 
 def _machine_line(m: dict) -> str:
-    s = (f"{m['cpu_model']}; {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable, "
-         f"{m['physical_cores'] or '?'} physical cores); torch {m['torch']}, threads: {m['torch_threads']}, "
-         f"CPU instruction set used by torch: {m['torch_cpu_capability']}; device {m['device']}")
+    s = (
+        f"{m['cpu_model']}; {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable, "
+        f"{m['physical_cores'] or '?'} physical cores); torch {m['torch']}, threads: {m['torch_threads']}, "
+        f"CPU instruction set used by torch: {m['torch_cpu_capability']}; device {m['device']}"
+    )
     if "gpu" in m:
         s += f" ({m['gpu']}, {m['gpu_memory_gib']} GiB, CUDA {m['cuda']})"
     return s
@@ -200,17 +250,17 @@ def measure(case: dict, steps: int = 5, warmup: int = 2, compile: bool = False) 
     """
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
-    dev = train.device()
+    dev = devices.device()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     torch.manual_seed(0)
-    model = train.build_model(case["family"], case["model"]).to(dev)
+    model = config.build_model(case["family"], case["model"]).to(dev)
     if compile:
         model.loss = torch.compile(model.loss)
         model.log_prob = torch.compile(model.log_prob)
     x = (0.8 * torch.sin(torch.linspace(0, 400, case["window"]))).repeat(case["batch"], 1).to(dev)
     x = x + 0.01 * torch.randn_like(x)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, foreach=True)  # as in sepnb.train
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, foreach=True)  # as in sepnb.runs.loop
     times = []
     for i in range(warmup + steps):
         _sync(dev)
@@ -239,9 +289,15 @@ def measure(case: dict, steps: int = 5, warmup: int = 2, compile: bool = False) 
     else:
         peak_mb, peak_kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak RSS of the process"
     return {
-        "config": {"family": case["family"], "model": dict(case["model"]), "batch": case["batch"],
-                   "window": case["window"], "profile": case.get("profile"), "dtype": "float32",
-                   "compiled": compile},
+        "config": {
+            "family": case["family"],
+            "model": dict(case["model"]),
+            "batch": case["batch"],
+            "window": case["window"],
+            "profile": case.get("profile"),
+            "dtype": "float32",
+            "compiled": compile,
+        },
         "params": sum(p.numel() for p in model.parameters()),
         "step_s": statistics.median(times),
         "train_samples_per_s": n / statistics.median(times),
@@ -256,18 +312,18 @@ def measure(case: dict, steps: int = 5, warmup: int = 2, compile: bool = False) 
 
 
 def measure_sampler(case: dict, steps: int = 5, warmup: int = 2) -> dict:
-    """Time steps of :func:`sepnb.constrained.constrained_langevin` with four (untrained) denoisers of a profile.
+    """Time steps of :func:`sepnb.separation.constrained_langevin` with four (untrained) denoisers of a profile.
 
     Returns the median seconds per step over the profile's batch of mixes and what one mix costs over the
-    refinement schedule of chapter 06 (levels x steps per level), at that batch.
+    refinement schedule of chapter 07 (levels x steps per level), at that batch.
     """
-    from .constrained import constrained_langevin
-    from .denoiser import Denoiser, StackedDenoisers
+    from sepnb.priors.denoiser import Denoiser, StackedDenoisers
+    from sepnb.separation.constrained import constrained_langevin
 
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     p = profiles.get(case["profile"])
-    dev = train.device()
+    dev = devices.device()
     torch.manual_seed(0)
     stack = StackedDenoisers([Denoiser(**p.denoiser).to(dev).eval() for _ in range(4)], vmap=case["vmap"])
     mix = 0.5 * torch.sin(torch.linspace(0, 300, p.sep_length)).repeat(p.sep_items, 1).to(dev)
@@ -280,43 +336,67 @@ def measure_sampler(case: dict, steps: int = 5, warmup: int = 2) -> dict:
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     step = statistics.median(times)
-    return {"config": {"profile": p.name, "mixes": p.sep_items, "length": p.sep_length, "denoiser": dict(p.denoiser),
-                       "batched": "vmap" if case["vmap"] else "loop"},
-            "step_s": step, "mix_steps_per_s": p.sep_items / step,
-            "seconds_per_mix_refinement": step * p.refine_levels * p.refine_steps / p.sep_items,
-            "device": str(dev), "threads": torch.get_num_threads(), "timed_steps": steps, "warmup_steps": warmup}
+    return {
+        "config": {
+            "profile": p.name,
+            "mixes": p.sep_items,
+            "length": p.sep_length,
+            "denoiser": dict(p.denoiser),
+            "batched": "vmap" if case["vmap"] else "loop",
+        },
+        "step_s": step,
+        "mix_steps_per_s": p.sep_items / step,
+        "seconds_per_mix_refinement": step * p.refine_levels * p.refine_steps / p.sep_items,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "timed_steps": steps,
+        "warmup_steps": warmup,
+    }
 
 
 def _print_sampler(rows: dict) -> None:
     print()
-    print("MEASURED: one step of chapter 06's constrained sampler (four denoisers, the profile's batch of mixes)")
+    print("MEASURED: one step of chapter 07's constrained sampler (four denoisers, the profile's batch of mixes)")
     head = f"{'case':<24}{'batch of mixes':>16}{'scoring':>9}{'s / step':>10}{'mix-steps/s':>13}{'s / mix, refinement':>21}"
     print(head)
     print("-" * len(head))
     for name, r in rows.items():
         c = r["config"]
-        print(f"{name:<24}{c['mixes']:>8} x {c['length']:<6}{c['batched']:>9}{r['step_s']:>10.3f}"
-              f"{r['mix_steps_per_s']:>13.1f}{r['seconds_per_mix_refinement']:>21.2f}")
+        print(
+            f"{name:<24}{c['mixes']:>8} x {c['length']:<6}{c['batched']:>9}{r['step_s']:>10.3f}"
+            f"{r['mix_steps_per_s']:>13.1f}{r['seconds_per_mix_refinement']:>21.2f}"
+        )
 
 
 #: The runs :func:`measure_jobs` trains: a slice of the book's training mix (two flows, two WaveNets,
 #: the separator's first stage and a denoiser), every one cut to the same number of steps.
-JOB_RUNS = (("flow", "sine"), ("flow", "saw"), ("wavenet", "sine"), ("wavenet", "saw"), ("convtasnet", "mix"),
-            ("denoiser", "sine"))
+JOB_RUNS = (
+    ("flow", "sine"),
+    ("flow", "saw"),
+    ("wavenet", "sine"),
+    ("wavenet", "saw"),
+    ("convtasnet", "mix"),
+    ("denoiser", "sine"),
+)
 
 
 def _job_configs(profile, steps: int) -> list:
     p = profiles.get(profile)
     out = []
     for family, source in JOB_RUNS:
-        cfg = (train.separator_config(p).parent or train.separator_config(p)) if family == "convtasnet" else \
-            train.denoiser_config(p, source) if family == "denoiser" else train.prior_config(p, family, source)
+        cfg = (
+            (catalogue.separator_config(p).parent or catalogue.separator_config(p))
+            if family == "convtasnet"
+            else catalogue.denoiser_config(p, source)
+            if family == "denoiser"
+            else catalogue.prior_config(p, family, source)
+        )
         out.append(cfg.replace(steps=steps, eval_every=steps, ckpt_every=steps, warmup=min(cfg.warmup, steps)))
     return out
 
 
 def measure_jobs(profile="book", steps: int = 40, jobs=(1, 2)) -> dict:
-    """Wall time of training :data:`JOB_RUNS` at a profile's sizes (``steps`` each) by :func:`sepnb.schedule.train_runs`.
+    """Wall time of training :data:`JOB_RUNS` at a profile's sizes (``steps`` each) by :func:`sepnb.runs.schedule.train_runs`.
 
     For each entry of ``jobs``, the same runs are trained from nothing in a
     fresh temporary store, ``jobs`` processes at a time with the cores shared
@@ -326,7 +406,7 @@ def measure_jobs(profile="book", steps: int = 40, jobs=(1, 2)) -> dict:
     import io
     import tempfile
 
-    from . import schedule
+    from sepnb.runs import schedule
 
     rows = {}
     for n in jobs:
@@ -334,13 +414,21 @@ def measure_jobs(profile="book", steps: int = 40, jobs=(1, 2)) -> dict:
             t0 = time.perf_counter()
             summary = schedule.train_runs(_job_configs(profile, steps), jobs=n, out=io.StringIO())
             wall = time.perf_counter() - t0
-        rows[f"jobs-{n}"] = {"jobs": n, "threads": summary["threads"], "wall_s": round(wall, 2),
-                             "runs": {r["run"]: r["seconds"] for r in summary["trained"]}}
+        rows[f"jobs-{n}"] = {
+            "jobs": n,
+            "threads": summary["threads"],
+            "wall_s": round(wall, 2),
+            "runs": {r["run"]: r["seconds"] for r in summary["trained"]},
+        }
     base = rows[f"jobs-{jobs[0]}"]["wall_s"]
     for row in rows.values():
         row["speedup_vs_first"] = round(base / row["wall_s"], 3)
-    return {"profile": profiles.get(profile).name, "steps_per_run": steps,
-            "runs": [f"{f}/{s}" for f, s in JOB_RUNS], "rows": rows}
+    return {
+        "profile": profiles.get(profile).name,
+        "steps_per_run": steps,
+        "runs": [f"{f}/{s}" for f, s in JOB_RUNS],
+        "rows": rows,
+    }
 
 
 def _run_isolated(name: str, steps: int, warmup: int, compile: bool = False) -> dict:
@@ -354,24 +442,31 @@ def _run_isolated(name: str, steps: int, warmup: int, compile: bool = False) -> 
 # ---------------------------------------------------------------------------------------------
 # the wall time of a whole profile
 
-FORMULA = ("hours = sum over the profile's prior-training runs of steps x batch x window "
-           "/ (measured training samples/s of the run's family) / 3600")
+FORMULA = (
+    "hours = sum over the profile's prior-training runs of steps x batch x window "
+    "/ (measured training samples/s of the run's family) / 3600"
+)
 
 
 def run_groups(profile) -> list[dict]:
     """The prior-training runs a profile's book build needs, grouped (what, family, runs, steps, batch, window).
 
-    The runs are :func:`sepnb.train.profile_runs` (the chapters' own configurations: toy priors,
+    The runs are :func:`sepnb.runs.profile_runs` (the chapters' own configurations: toy priors,
     their fine-tunes at every noise level, the music priors); the Conv-TasNet baseline,
     likelihood evaluation and separation are not counted.
     """
     groups: dict[tuple, int] = {}
-    # sizes only (the stand-in is not written); the paper's priors, not chapter 07's variants of them
-    for _, cfg in train.profile_runs(profile, music="standin", with_variants=False):
-        if cfg.family not in train.FAMILIES:
+    # sizes only (the stand-in is not written); the paper's priors, not chapter 05's variants of them
+    for _, cfg in catalogue.profile_runs(profile, music="standin", with_variants=False):
+        if cfg.family not in config.FAMILIES:
             continue
-        what = "music, noise-free" if cfg.dataset == "music" else \
-            "toy, fine-tuned at each sigma" if cfg.sigma else "toy, noise-free"
+        what = (
+            "music, noise-free"
+            if cfg.dataset == "music"
+            else "toy, fine-tuned at each sigma"
+            if cfg.sigma
+            else "toy, noise-free"
+        )
         key = (what, cfg.family, cfg.steps, cfg.batch, cfg.window)
         groups[key] = groups.get(key, 0) + 1
     return [dict(what=w, family=f, runs=n, steps=st, batch=b, window=win) for (w, f, st, b, win), n in groups.items()]
@@ -385,7 +480,7 @@ def paper_estimate(rows: dict, profile="paper", devices: int = 8) -> dict:
     """
     p = profiles.get(profile)
     rate, device = {}, None
-    for family in train.FAMILIES:
+    for family in config.FAMILIES:
         row = rows.get(f"{family}-{p.name}")
         if row is None:
             raise KeyError(f"the estimate needs the measured case {family}-{p.name}")
@@ -404,10 +499,14 @@ def paper_estimate(rows: dict, profile="paper", devices: int = 8) -> dict:
         "hours_1_device": total,
         "devices": devices,
         f"hours_{devices}_devices_ideal": total / devices,
-        "ideal_scaling_note": (f"the {devices}-device figure is the 1-device figure divided by {devices}: ideal "
-                               "data-parallel scaling, not measured"),
-        "not_counted": ("Conv-TasNet baseline (tasnet_steps), evaluation and checkpointing during training, "
-                        "data generation, likelihood tables and Langevin separation: the whole build takes longer"),
+        "ideal_scaling_note": (
+            f"the {devices}-device figure is the 1-device figure divided by {devices}: ideal "
+            "data-parallel scaling, not measured"
+        ),
+        "not_counted": (
+            "Conv-TasNet baseline (tasnet_steps), evaluation and checkpointing during training, "
+            "data generation, likelihood tables and Langevin separation: the whole build takes longer"
+        ),
     }
 
 
@@ -420,8 +519,10 @@ def _config_label(cfg: dict) -> str:
     if cfg["family"] == "wavenet":
         s = f"WaveNet {m['n_stacks']}x{m['n_layers']} layers, C{m['channels']}, k{m['kernel_size']}"
     else:
-        s = (f"flow {m['n_blocks']}x{m['n_flows']}, {m['n_layers']}-layer couplings, C{m['channels']}, "
-             f"k{m['kernel_size']}")
+        s = (
+            f"flow {m['n_blocks']}x{m['n_flows']}, {m['n_layers']}-layer couplings, C{m['channels']}, "
+            f"k{m['kernel_size']}"
+        )
     return s + (", compiled" if cfg.get("compiled") else "")
 
 
@@ -431,14 +532,18 @@ def _print_measured(result: dict) -> None:
     print(f"  date:     {result['date']}")
     print(f"  machine:  {_machine_line(m)}")
     print(f"  settings: {result['settings']}")
-    head = (f"{'case':<26}{'configuration':<46}{'params':>10}{'batch x window':>16}{'train samp/s':>14}"
-            f"{'logp samp/s':>13}{'peak MB':>9}")
+    head = (
+        f"{'case':<26}{'configuration':<46}{'params':>10}{'batch x window':>16}{'train samp/s':>14}"
+        f"{'logp samp/s':>13}{'peak MB':>9}"
+    )
     print(head)
     print("-" * len(head))
     for name, row in result["rows"].items():
         c = row["config"]
-        print(f"{name:<26}{_config_label(c):<46}{row['params']:>10,}{c['batch']:>7} x {c['window']:<6}"
-              f"{row['train_samples_per_s']:>14,.0f}{row['logp_samples_per_s']:>13,.0f}{row['peak_mem_mb']:>9,.0f}")
+        print(
+            f"{name:<26}{_config_label(c):<46}{row['params']:>10,}{c['batch']:>7} x {c['window']:<6}"
+            f"{row['train_samples_per_s']:>14,.0f}{row['logp_samples_per_s']:>13,.0f}{row['peak_mem_mb']:>9,.0f}"
+        )
     print(f"peak MB: {next(iter(result['rows'].values()))['peak_mem_kind'] if result['rows'] else ''}")
 
 
@@ -454,8 +559,10 @@ def _print_external(ext: dict) -> None:
     print("  No ratio against the measured table is given: different machine, date and code.")
     for name, r in ext["rows"].items():
         print(f"  {name:<22}{r['implementation']}; {r['config']}")
-        print(f"  {'':<22}train {r['train_samples_per_s']:,} samples/s, log-likelihood "
-              f"{r['logp_samples_per_s']:,} samples/s (elsewhere, see above)")
+        print(
+            f"  {'':<22}train {r['train_samples_per_s']:,} samples/s, log-likelihood "
+            f"{r['logp_samples_per_s']:,} samples/s (elsewhere, see above)"
+        )
 
 
 def _duration(hours: float) -> str:
@@ -466,16 +573,22 @@ def _duration(hours: float) -> str:
 
 def _print_estimate(est: dict) -> None:
     print()
-    print(f"ESTIMATE: wall time of the {est['profile']!r} profile's prior training, from the training "
-          "throughput measured above")
+    print(
+        f"ESTIMATE: wall time of the {est['profile']!r} profile's prior training, from the training "
+        "throughput measured above"
+    )
     print(f"  formula: {est['formula']}")
     for g in est["runs"]:
-        print(f"  {g['family']:<8}{g['what']:<31}{g['runs']:>3} runs x {g['steps']:>7,} steps x {g['batch']} x "
-              f"{g['window']:,} samples / {g['train_samples_per_s']:,.0f} samples/s = {_duration(g['hours'])}")
+        print(
+            f"  {g['family']:<8}{g['what']:<31}{g['runs']:>3} runs x {g['steps']:>7,} steps x {g['batch']} x "
+            f"{g['window']:,} samples / {g['train_samples_per_s']:,.0f} samples/s = {_duration(g['hours'])}"
+        )
     n = est["devices"]
     print(f"  total on 1 device ({est['device']}): {_duration(est['hours_1_device'])}")
-    print(f"  total on {n} such devices, IDEAL data-parallel scaling (1-device figure / {n}, not measured): "
-          f"{_duration(est[f'hours_{n}_devices_ideal'])}")
+    print(
+        f"  total on {n} such devices, IDEAL data-parallel scaling (1-device figure / {n}, not measured): "
+        f"{_duration(est[f'hours_{n}_devices_ideal'])}"
+    )
     print(f"  not counted: {est['not_counted']}")
 
 
@@ -485,35 +598,63 @@ def _print_estimate(est: dict) -> None:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m sepnb.bench",
-        description=("Measure training and log-likelihood throughput (audio samples/s) and peak memory of the "
-                     "priors on this machine's device (sepnb.train.device(): $SEPNB_DEVICE if set, else CUDA if "
-                     "available, else the CPU). Prints the measured "
-                     "table with the machine, date and configuration of each row, then, separately and "
-                     "labelled, the reference implementations' figures from elsewhere (no ratio against them), "
-                     "and writes the same as JSON."),
-        epilog=(f"cases: {', '.join(list(CASES) + list(SAMPLER_CASES))}. With --profile, only that profile's two cases are measured and the "
-                f"wall time of its prior training is estimated: {FORMULA}."),
+        description=(
+            "Measure training and log-likelihood throughput (audio samples/s) and peak memory of the "
+            "priors on this machine's device (sepnb.runs.device(): $SEPNB_DEVICE if set, else CUDA if "
+            "available, else the CPU). Prints the measured "
+            "table with the machine, date and configuration of each row, then, separately and "
+            "labelled, the reference implementations' figures from elsewhere (no ratio against them), "
+            "and writes the same as JSON."
+        ),
+        epilog=(
+            f"cases: {', '.join(list(CASES) + list(SAMPLER_CASES))}. With --profile, only that profile's two cases are measured and the "
+            f"wall time of its prior training is estimated: {FORMULA}."
+        ),
     )
-    ap.add_argument("--profile", choices=sorted(profiles.PROFILES),
-                    help="measure only this profile's sizes (e.g. paper) and estimate its training wall time")
+    ap.add_argument(
+        "--profile",
+        choices=sorted(profiles.PROFILES),
+        help="measure only this profile's sizes (e.g. paper) and estimate its training wall time",
+    )
     ap.add_argument("--cases", nargs="+", metavar="CASE", help="subset of the cases (default: all; see below)")
-    ap.add_argument("--steps", type=int, default=None,
-                    help="timed steps per case; the median is reported (default 5; with --jobs: steps per run, "
-                         "default 40)")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="timed steps per case; the median is reported (default 5; with --jobs: steps per run, default 40)",
+    )
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2, or 4 with --compile)")
-    ap.add_argument("--devices", type=int, default=8,
-                    help="N for the N-device estimate under ideal data-parallel scaling (default 8)")
-    ap.add_argument("--json", metavar="PATH",
-                    help="where to write the JSON (default book/results/bench_<device>.json under $SEPNB_RESULTS "
-                         "if set); '-' writes none")
+    ap.add_argument(
+        "--devices",
+        type=int,
+        default=8,
+        help="N for the N-device estimate under ideal data-parallel scaling (default 8)",
+    )
+    ap.add_argument(
+        "--json",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="also write the results as JSON: to PATH, or with no PATH to book/results/bench_<device>.json "
+        "(under $SEPNB_RESULTS when set); without --json nothing is written",
+    )
     ap.add_argument("--no-external", action="store_true", help="leave out the figures from elsewhere")
     ap.add_argument("--compile", action="store_true", help="measure with torch.compile (inductor)")
-    ap.add_argument("--in-process", action="store_true",
-                    help="run every case in this process (fast start; peak memory is then cumulative)")
-    ap.add_argument("--jobs", type=int, nargs="+", metavar="N",
-                    help="instead of the cases: the wall time of training six runs of --profile's sizes (default "
-                         "book; --steps each, default 40) with `sepnb train --all --jobs N`, for each N given, "
-                         "side by side (e.g. --jobs 1 2); written to bench_jobs_<device>.json")
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every case in this process (fast start; peak memory is then cumulative)",
+    )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="instead of the cases: the wall time of training six runs of --profile's sizes (default "
+        "book; --steps each, default 40) with `sepnb train --all --jobs N`, for each N given, "
+        "side by side (e.g. --jobs 1 2); written to bench_jobs_<device>.json",
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)
     return ap
 
@@ -522,22 +663,41 @@ def _main_jobs(args, ap) -> int:
     steps = 40 if args.steps is None else args.steps
     if args.cases or min(args.jobs) < 1 or steps < 1:
         ap.error("--jobs takes numbers >= 1 and no --cases (and --steps >= 1)")
-    dev = train.device()
-    print(f"training {len(JOB_RUNS)} runs of {steps} steps at the {args.profile or 'book'} sizes with "
-          f"--jobs {' / '.join(map(str, args.jobs))} ...", flush=True)
+    dev = devices.device()
+    print(
+        f"training {len(JOB_RUNS)} runs of {steps} steps at the {args.profile or 'book'} sizes with "
+        f"--jobs {' / '.join(map(str, args.jobs))} ...",
+        flush=True,
+    )
     res = measure_jobs(args.profile or "book", steps=steps, jobs=tuple(args.jobs))
-    res = {"schema": SCHEMA, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "machine": machine_info(dev), **res}
+    res = {
+        "schema": SCHEMA,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(dev),
+        **res,
+    }
     print(_machine_line(res["machine"]))
     for row in res["rows"].values():
-        print(f"  --jobs {row['jobs']} ({row['threads']} thread(s) each): {row['wall_s']:.1f} s wall, "
-              f"x{row['speedup_vs_first']:.2f} vs --jobs {args.jobs[0]}")
-    if args.json != "-":
-        path = Path(args.json) if args.json else paths.results_dir() / f"bench_jobs_{dev.type}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(res, indent=2) + "\n")
+        print(
+            f"  --jobs {row['jobs']} ({row['threads']} thread(s) each): {row['wall_s']:.1f} s wall, "
+            f"x{row['speedup_vs_first']:.2f} vs --jobs {args.jobs[0]}"
+        )
+    if args.json is not None:
+        path = _json_path(args.json, f"bench_jobs_{dev.type}.json")
+        atomic.write_json(path, res)
         print(f"JSON written to {path}")
     return 0
+
+
+def _json_path(given: str, name: str) -> Path:
+    """Where ``--json`` writes: the given path, or ``name`` in the book's results (``$SEPNB_RESULTS`` if set)."""
+    if given:
+        path = Path(given)
+    else:
+        folder = paths.results_dir() if os.environ.get("SEPNB_RESULTS") else paths.RESULTS
+        path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def main(argv=None) -> int:
@@ -551,34 +711,45 @@ def main(argv=None) -> int:
     if args.steps < 1 or warmup < 0 or args.devices < 1:
         ap.error("--steps and --devices must be >= 1 and --warmup >= 0")
     if args.one:
-        row = (measure_sampler(SAMPLER_CASES[args.one], steps=args.steps, warmup=warmup) if args.one in SAMPLER_CASES
-               else measure(CASES[args.one], steps=args.steps, warmup=warmup, compile=args.compile))
+        row = (
+            measure_sampler(SAMPLER_CASES[args.one], steps=args.steps, warmup=warmup)
+            if args.one in SAMPLER_CASES
+            else measure(CASES[args.one], steps=args.steps, warmup=warmup, compile=args.compile)
+        )
         print(json.dumps(row))
         return 0
     if args.profile and args.cases:
         ap.error("give --profile or --cases, not both")
-    names = ([f"{f}-{args.profile}" for f in train.FAMILIES] if args.profile
-             else args.cases or list(CASES) + [c for c in SAMPLER_CASES if "smoke" not in c])
+    names = (
+        [f"{f}-{args.profile}" for f in config.FAMILIES]
+        if args.profile
+        else args.cases or list(CASES) + [c for c in SAMPLER_CASES if "smoke" not in c]
+    )
     unknown = [c for c in names if c not in CASES and c not in SAMPLER_CASES]
     if unknown:
         ap.error(f"unknown case(s) {unknown}; choose from {list(CASES) + list(SAMPLER_CASES)}")
 
-    dev = train.device()
+    dev = devices.device()
     result = {
         "schema": SCHEMA,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(dev),
-        "settings": (f"fp32, {'torch.compile (inductor)' if args.compile else 'eager'}; median of {args.steps} "
-                     f"timed steps after {warmup} warm-up steps; "
-                     + ("all cases in this process" if args.in_process else "each case in a fresh process")),
+        "settings": (
+            f"fp32, {'torch.compile (inductor)' if args.compile else 'eager'}; median of {args.steps} "
+            f"timed steps after {warmup} warm-up steps; "
+            + ("all cases in this process" if args.in_process else "each case in a fresh process")
+        ),
         "command": ["python", "-m", "sepnb.bench", *(sys.argv[1:] if argv is None else list(argv))],
         "rows": {},
     }
     print(f"measuring {len(names)} case(s) on {dev} ...", flush=True)
     for name in names:
         if name in SAMPLER_CASES:
-            row = (measure_sampler(SAMPLER_CASES[name], steps=args.steps, warmup=warmup) if args.in_process
-                   else _run_isolated(name, args.steps, warmup))
+            row = (
+                measure_sampler(SAMPLER_CASES[name], steps=args.steps, warmup=warmup)
+                if args.in_process
+                else _run_isolated(name, args.steps, warmup)
+            )
             result.setdefault("sampler_rows", {})[name] = row
             continue
         if args.in_process:
@@ -597,12 +768,9 @@ def main(argv=None) -> int:
         out["external"] = {"comparable_with_measured": False, **EXTERNAL}
         _print_external(out["external"])
 
-    if args.json != "-":
-        path = Path(args.json) if args.json else paths.results_dir() / f"bench_{dev.type}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(out, indent=2) + "\n")
-        os.replace(tmp, path)
+    if args.json is not None:
+        path = _json_path(args.json, f"bench_{dev.type}.json")
+        atomic.write_json(path, out)
         print(f"\nJSON written to {path}")
     return 0
 

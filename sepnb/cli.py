@@ -25,9 +25,9 @@ examples:
   sepnb train --profile book --family flow --source drums --music standin
       a music prior (sources bass, drums, vocals, other) on the procedural stand-in for musdb18
   sepnb train --profile book --family convtasnet
-      the supervised Conv-TasNet separator of chapter 05 (its source is "mix")
+      the supervised Conv-TasNet separator of chapter 06 (its source is "mix")
   sepnb train --profile book --family flow --source sine --variant authors-objective
-      a chapter-07 variant: the sine flow trained with the authors' objective (or --variant budget:
+      a chapter-05 variant: the sine flow trained with the authors' objective (or --variant budget:
       a prior trained budget_factor times longer); --noise-mode authors with --sigma: their noise scheme
   sepnb train --profile book --all --jobs 2
       train every run the book's chapters need that the store lacks, two processes at a time with
@@ -49,66 +49,128 @@ of another machine is waited for (--break-lock takes it over if you know that pr
 
 
 def _profiles():
-    from . import profiles
+    from sepnb.core import profiles
 
     return sorted(profiles.PROFILES)
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import data, profiles, train
-    from . import music as _music
+    from sepnb.core import profiles
+    from sepnb.data import musdb, toy
+    from sepnb.runs import config
 
     top = argparse.ArgumentParser(
         prog="sepnb",
         description="The book's command line: train the priors of a profile (one command per run), "
-                    "measure throughput, build the book.",
+        "measure throughput, build the book.",
         epilog="Run `sepnb train --help` for training, with examples.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from sepnb import __version__
+
+    top.add_argument("--version", action="version", version=f"sepnb {__version__}")
     sub = top.add_subparsers(dest="command", metavar="{train,bench,book}")
     sub.required = True
     t = sub.add_parser(
-        "train", help="train, resume or load one prior (or list a profile's runs with --all)",
+        "train",
+        help="train, resume or load one prior (or list a profile's runs with --all)",
         description="Train, resume or load one run of the run store: the prior a chapter asks for, by the same "
-                    "configuration (same key, same folder). Prints where the run is and its final held-out loss.",
-        epilog=_TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("--profile", choices=_profiles(), default=profiles.default_name(), metavar="P",
-                   help=f"experiment size, one of {_profiles()} (default: $SEPNB_PROFILE or 'book': "
-                        f"{profiles.default_name()!r})")
-    t.add_argument("--family", choices=train.FAMILIES + train.DENOISERS + train.SEPARATORS, metavar="F",
-                   help=f"model family, one of {list(train.FAMILIES + train.DENOISERS + train.SEPARATORS)}")
-    t.add_argument("--source", metavar="S",
-                   help=f"the source the prior models: toy {list(data.SOURCES)}, music {list(_music.MUSIC_SOURCES)}; "
-                        f"'mix' (the default) for convtasnet")
-    t.add_argument("--sigma", type=float, default=0.0, metavar="X",
-                   help="fine-tune at this noise level (chapter 03; the chapters use the profile's sigmas, "
-                        "e.g. 0.01 0.027 0.077 0.129 0.359); 0 (default) is the noise-free prior")
-    t.add_argument("--noise-mode", choices=train.NOISE_MODES, default="fixed", metavar="M",
-                   help=f"how fine-tuning noises its inputs, one of {list(train.NOISE_MODES)} (default: fixed)")
-    t.add_argument("--variant", choices=train.VARIANTS, default=None, metavar="V",
-                   help=f"chapter 07's variant of a noise-free toy prior, one of {list(train.VARIANTS)}: the "
-                        "authors' flow objective, or the WaveNets' longer training budget")
-    t.add_argument("--music", choices=("auto", "musdb", "standin"), default="auto", metavar="M",
-                   help="music data for music sources: auto (musdb18 if $MUSDB_PATH is set, else the stand-in), "
-                        "musdb, standin (default: auto)")
+        "configuration (same key, same folder). Prints where the run is and its final held-out loss.",
+        epilog=_TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument(
+        "--profile",
+        choices=_profiles(),
+        default=profiles.default_name(),
+        metavar="P",
+        help=f"experiment size, one of {_profiles()} (default: $SEPNB_PROFILE or 'book': {profiles.default_name()!r})",
+    )
+    t.add_argument(
+        "--family",
+        choices=config.FAMILIES + config.DENOISERS + config.SEPARATORS,
+        metavar="F",
+        help=f"model family, one of {list(config.FAMILIES + config.DENOISERS + config.SEPARATORS)}",
+    )
+    t.add_argument(
+        "--source",
+        metavar="S",
+        help=f"the source the prior models: toy {list(toy.SOURCES)}, music {list(musdb.MUSIC_SOURCES)}; "
+        f"'mix' (the default) for convtasnet",
+    )
+    t.add_argument(
+        "--sigma",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="fine-tune at this noise level (chapter 03; the chapters use the profile's sigmas, "
+        "e.g. 0.01 0.027 0.077 0.129 0.359); 0 (default) is the noise-free prior",
+    )
+    t.add_argument(
+        "--noise-mode",
+        choices=config.NOISE_MODES,
+        default="fixed",
+        metavar="M",
+        help=f"how fine-tuning noises its inputs, one of {list(config.NOISE_MODES)} (default: fixed)",
+    )
+    t.add_argument(
+        "--variant",
+        choices=config.VARIANTS,
+        default=None,
+        metavar="V",
+        help=f"chapter 05's variant of a noise-free toy prior, one of {list(config.VARIANTS)}: the "
+        "authors' flow objective, or the WaveNets' longer training budget",
+    )
+    t.add_argument(
+        "--music",
+        choices=("auto", "musdb", "standin"),
+        default="auto",
+        metavar="M",
+        help="music data for music sources: auto (musdb18 if $MUSDB_PATH is set, else the stand-in), "
+        "musdb, standin (default: auto)",
+    )
     t.add_argument("--seed", type=int, default=0, metavar="N", help="the run's seed (default: 0)")
-    t.add_argument("--all", action="store_true",
-                   help="list every run the profile's chapters need, its status and its command; trains nothing "
-                        "unless --jobs is given")
-    t.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="with --all: train every run the store lacks, N processes at a time, the CPU cores shared "
-                        "out among them (parents first; what make book does first, with N=$(JOBS))")
+    t.add_argument(
+        "--all",
+        action="store_true",
+        help="list every run the profile's chapters need, its status and its command; trains nothing "
+        "unless --jobs is given",
+    )
+    t.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --all: train every run the store lacks, N processes at a time, the CPU cores shared "
+        "out among them (parents first; what make book does first, with N=$(JOBS))",
+    )
     t.add_argument("--no-music", action="store_true", help="with --all: leave the music priors out")
     t.add_argument("--runs", metavar="DIR", help="the run store (default: $SEPNB_RUNS, else runs/ in the repository)")
-    t.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
-                   help="give up (exit 3) if another process still holds the run after this long (default: wait)")
-    t.add_argument("--break-lock", action="store_true",
-                   help="take over the run's lock even if another machine (or a live process) holds it")
-    t.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="DataLoader processes rendering training batches (default: $SEPNB_WORKERS, "
-                        "else 0 on the CPU, 4 on CUDA); the batches are the same for any number")
-    t.add_argument("--bf16", action="store_true",
-                   help="bfloat16 autocast for the training forward (CUDA only); likelihoods stay float32")
+    t.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="give up (exit 3) if another process still holds the run after this long (default: wait)",
+    )
+    t.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="take over the run's lock even if another machine (or a live process) holds it",
+    )
+    t.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="DataLoader processes rendering training batches (default: $SEPNB_WORKERS, "
+        "else 0 on the CPU, 4 on CUDA); the batches are the same for any number",
+    )
+    t.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bfloat16 autocast for the training forward (CUDA only); likelihoods stay float32",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("bench", help="throughput and memory of the priors (python -m sepnb.bench)", add_help=False)
     sub.add_parser("book", help="execute the chapters and build the book (python -m sepnb.book)", add_help=False)
@@ -116,9 +178,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args, parser=None):
-    """The :class:`sepnb.train.RunConfig` that ``sepnb train`` options name (the chapters' configuration)."""
-    from . import data, train
-    from . import music as _music
+    """The :class:`sepnb.runs.RunConfig` that ``sepnb train`` options name (the chapters' configuration)."""
+    from sepnb.data import musdb, toy
+    from sepnb.runs import catalogue, config
 
     def fail(msg):
         if parser is None:
@@ -126,43 +188,46 @@ def config_from_args(args, parser=None):
         parser.error(msg)
 
     if args.family is None:
-        fail("--family is required (or --all to list the runs): "
-             f"choose one of {list(train.FAMILIES + train.DENOISERS + train.SEPARATORS)}")
-    if args.family in train.SEPARATORS:
+        fail(
+            "--family is required (or --all to list the runs): "
+            f"choose one of {list(config.FAMILIES + config.DENOISERS + config.SEPARATORS)}"
+        )
+    if args.family in config.SEPARATORS:
         if args.source not in (None, "mix"):
             fail(f"--family {args.family} is a separator trained on mixes: --source must be 'mix' (or left out)")
         if args.sigma:
             fail(f"--sigma applies to priors, not to the separator {args.family}")
-        return train.separator_config(args.profile, seed=args.seed)
-    if args.family in train.DENOISERS:
-        if args.source not in data.SOURCES or args.sigma:
-            fail(f"--family {args.family} trains on toy sources at every noise level: --source must be one of "
-                 f"{list(data.SOURCES)} and --sigma left out")
-        return train.denoiser_config(args.profile, args.source, seed=args.seed)
-    valid = list(data.SOURCES) + list(_music.MUSIC_SOURCES)
+        return catalogue.separator_config(args.profile, seed=args.seed)
+    if args.family in config.DENOISERS:
+        if args.source not in toy.SOURCES or args.sigma:
+            fail(
+                f"--family {args.family} trains on toy sources at every noise level: --source must be one of "
+                f"{list(toy.SOURCES)} and --sigma left out"
+            )
+        return catalogue.denoiser_config(args.profile, args.source, seed=args.seed)
+    valid = list(toy.SOURCES) + list(musdb.MUSIC_SOURCES)
     if args.source not in valid:
         fail(f"--source must be one of {valid} for --family {args.family}, got {args.source!r}")
     if args.sigma < 0 or args.sigma != args.sigma:
         fail(f"--sigma must be a number >= 0, got {args.sigma}")
     if getattr(args, "variant", None):
-        if args.sigma or args.source not in data.SOURCES:
-            fail(f"--variant {args.variant} is a noise-free toy prior: --source one of {list(data.SOURCES)}, "
-                 "no --sigma")
+        if args.sigma or args.source not in toy.SOURCES:
+            fail(f"--variant {args.variant} is a noise-free toy prior: --source one of {list(toy.SOURCES)}, no --sigma")
         try:
-            return train.variant_config(args.profile, args.family, args.source, args.variant, seed=args.seed)
+            return catalogue.variant_config(args.profile, args.family, args.source, args.variant, seed=args.seed)
         except ValueError as e:
             fail(str(e))
-    if args.source in _music.MUSIC_SOURCES:
-        cfg = train.music_prior_config(args.profile, args.family, args.source, seed=args.seed, music=args.music)
+    if args.source in musdb.MUSIC_SOURCES:
+        cfg = catalogue.music_prior_config(args.profile, args.family, args.source, seed=args.seed, music=args.music)
     else:
-        cfg = train.prior_config(args.profile, args.family, args.source, seed=args.seed)
+        cfg = catalogue.prior_config(args.profile, args.family, args.source, seed=args.seed)
     if args.sigma:
-        cfg = train.finetune_config(cfg, args.sigma, args.profile, noise_mode=args.noise_mode)
+        cfg = catalogue.finetune_config(cfg, args.sigma, args.profile, noise_mode=args.noise_mode)
     return cfg
 
 
 def train_command(what: dict, profile: str) -> str:
-    """The ``sepnb train`` command line of a run listed by :func:`sepnb.train.profile_runs`."""
+    """The ``sepnb train`` command line of a run listed by :func:`sepnb.runs.profile_runs`."""
     cmd = ["sepnb", "train", "--profile", profile, "--family", what["family"]]
     if what["family"] != "convtasnet":
         cmd += ["--source", what["source"]]
@@ -180,36 +245,39 @@ def train_command(what: dict, profile: str) -> str:
 
 
 def _list(args) -> int:
-    from . import paths, train
+    from sepnb.core import paths
+    from sepnb.runs import catalogue, store
 
-    runs = train.profile_runs(args.profile, seed=args.seed, music=args.music, with_music=not args.no_music)
+    runs = catalogue.profile_runs(args.profile, seed=args.seed, music=args.music, with_music=not args.no_music)
     print(f"profile {args.profile!r}: {len(runs)} runs, store {paths.runs_dir()}")
     if not args.no_music:
         print("(music priors: on the data --music picks; the stand-in is written by the first music run)")
     counts = {}
     rows = []
     for what, cfg in runs:
-        status, detail = train.run_status(cfg)
+        status, detail = store.run_status(cfg)
         counts[status] = counts.get(status, 0) + 1
-        rows.append((status, train.run_dir(cfg).name, train_command(what, args.profile), detail))
+        rows.append((status, store.run_dir(cfg).name, train_command(what, args.profile), detail))
     width = max(len(r[1]) for r in rows)
     print(f"{'status':8}  {'run folder':{width}}  command")
     for status, folder, cmd, detail in rows:
         print(f"{status:8}  {folder:{width}}  {cmd}" + (f"   # {detail}" if detail else ""))
     print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    print("Fine-tunes train their noise-free parent first if it is missing; to spread the work, run the "
-          "noise-free priors first, or train every missing run here with --all --jobs N.")
+    print(
+        "Fine-tunes train their noise-free parent first if it is missing; to spread the work, run the "
+        "noise-free priors first, or train every missing run here with --all --jobs N."
+    )
     return 0
 
 
 def _train_all(args, parser) -> int:
-    from . import schedule, train
+    from sepnb.runs import catalogue, devices, schedule
 
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
-    if train.device().type == "cuda" and args.jobs > 1:
+    if devices.device().type == "cuda" and args.jobs > 1:
         print("sepnb: note: --jobs shares out CPU cores; on a GPU the runs share the one device", file=sys.stderr)
-    runs = train.profile_runs(args.profile, seed=args.seed, music=args.music, with_music=not args.no_music)
+    runs = catalogue.profile_runs(args.profile, seed=args.seed, music=args.music, with_music=not args.no_music)
     try:
         schedule.train_runs([cfg for _, cfg in runs], jobs=args.jobs)
     except schedule.ScheduleError as err:
@@ -219,59 +287,69 @@ def _train_all(args, parser) -> int:
 
 
 def _train(args, parser) -> int:
-    from . import parallel, paths, train
-    from .lock import LockTimeout
+    from sepnb.runs import config, ddp, loop, store
+    from sepnb.runs.lock import LockTimeout
 
     if args.jobs is not None and not args.all:
         parser.error("--jobs trains every run of the profile: use it with --all")
     if args.all:
         if args.jobs is not None:
             return _train_all(args, parser)
-        if parallel.is_main():
+        if ddp.is_main():
             return _list(args)
         return 0
-    distributed = parallel.init_from_env()
+    distributed = ddp.init_from_env()
     try:
         cfg = config_from_args(args, parser)
-        world = parallel.world_size()
+        world = ddp.world_size()
         try:
-            train.check_training_options(cfg, bf16=args.bf16)  # the checks train() makes, as usage errors
+            loop.check_training_options(cfg, bf16=args.bf16)  # the checks train() makes, as usage errors
         except ValueError as err:
             parser.error(str(err))
-        folder = train.run_dir(cfg)
-        if parallel.is_main():
+        folder = store.run_dir(cfg)
+        if ddp.is_main():
             print(f"run {folder}" + (f" ({world} processes, DDP)" if distributed else ""), flush=True)
         try:
-            model, history = train.get_prior(cfg, progress=not args.quiet, lock_timeout=args.lock_timeout,
-                                             break_lock=args.break_lock, workers=args.workers, bf16=args.bf16)
+            model, history = loop.get_prior(
+                cfg,
+                progress=not args.quiet,
+                lock_timeout=args.lock_timeout,
+                break_lock=args.break_lock,
+                workers=args.workers,
+                bf16=args.bf16,
+            )
         except LockTimeout as err:
             print(f"sepnb: {err}", file=sys.stderr)
             return 3
-        if parallel.is_main():
-            unit = train.loss_unit(cfg)
+        if ddp.is_main():
+            unit = config.loss_unit(cfg)
             if history.get("eval"):
-                print(f"final held-out loss {history['eval'][-1]:.4f} {unit} after {history['eval_step'][-1]} steps "
-                      f"({history.get('seconds', 0.0):.1f} s of training)")
+                print(
+                    f"final held-out loss {history['eval'][-1]:.4f} {unit} after {history['eval_step'][-1]} steps "
+                    f"({history.get('seconds', 0.0):.1f} s of training)"
+                )
             plateau = history.get("plateau") or {}
             if plateau.get("stopped_at") is not None:
-                print(f"stopped by its plateau rule at step {plateau['stopped_at']}; kept the best weights, "
-                      f"step {plateau['best_step']}: held-out loss {plateau['best']:.4f} {unit}")
+                print(
+                    f"stopped by its plateau rule at step {plateau['stopped_at']}; kept the best weights, "
+                    f"step {plateau['best_step']}: held-out loss {plateau['best']:.4f} {unit}"
+                )
             print(f"done: {folder / 'final.pt'}", flush=True)
         return 0
     finally:
-        parallel.shutdown()
+        ddp.shutdown()
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bench":
-        from . import bench
+        from sepnb import bench
 
         return bench.main(argv[1:])
     if argv and argv[0] == "book":
-        from . import book
+        from sepnb.book import build
 
-        return book.main(argv[1:])
+        return build.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     train_parser = parser._subparsers._group_actions[0].choices["train"]

@@ -15,17 +15,17 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-from sepnb import parallel, train  # noqa: E402
+from sepnb.runs import ddp, loop
 from tests.test_train import tiny_config  # noqa: E402
 
 spec = json.loads(sys.argv[1])
-assert parallel.init_from_env(), "not started by torchrun"
+assert ddp.init_from_env(), "not started by torchrun"
 if spec.get("pid_dir"):  # so that the test can kill every rank (torchrun starts them in their own sessions)
-    with open(os.path.join(spec["pid_dir"], f"rank{parallel.rank()}.pid"), "w") as f:
+    with open(os.path.join(spec["pid_dir"], f"rank{ddp.rank()}.pid"), "w") as f:
         f.write(str(os.getpid()))
 try:
     for kw in spec["configs"]:
-        train.train(tiny_config(**kw), progress=False, stop_after=spec.get("stop_after"))
-    print(f"rank {parallel.rank()} of {parallel.world_size()} done", flush=True)
+        loop.train(tiny_config(**kw), progress=False, stop_after=spec.get("stop_after"))
+    print(f"rank {ddp.rank()} of {ddp.world_size()} done", flush=True)
 finally:
-    parallel.shutdown()
+    ddp.shutdown()

@@ -8,7 +8,9 @@ import re
 
 import pytest
 
-from sepnb import bench, data, music, profiles
+from sepnb import bench
+from sepnb.core import profiles
+from sepnb.data import musdb, toy
 
 # Fake measured throughputs: every ratio against an external figure is then known in advance.
 FAKE = {"wavenet-smoke": (11_764.0, 36_442.0), "flow-smoke": (19_312.0, 83_111.0)}
@@ -17,12 +19,27 @@ FAKE = {"wavenet-smoke": (11_764.0, 36_442.0), "flow-smoke": (19_312.0, 83_111.0
 def _fake_measure(case, steps=5, warmup=2, compile=False):
     name = next(k for k, c in bench.CASES.items() if c is case)
     train, logp = FAKE[name]
-    return {"config": {"family": case["family"], "model": dict(case["model"]), "batch": case["batch"],
-                       "window": case["window"], "profile": case.get("profile"), "dtype": "float32",
-                       "compiled": compile},
-            "params": 1234, "step_s": case["batch"] * case["window"] / train, "train_samples_per_s": train,
-            "logp_samples_per_s": logp, "peak_mem_mb": 321.0, "peak_mem_kind": "peak RSS of the process",
-            "device": "cpu", "threads": 1, "timed_steps": steps, "warmup_steps": warmup}
+    return {
+        "config": {
+            "family": case["family"],
+            "model": dict(case["model"]),
+            "batch": case["batch"],
+            "window": case["window"],
+            "profile": case.get("profile"),
+            "dtype": "float32",
+            "compiled": compile,
+        },
+        "params": 1234,
+        "step_s": case["batch"] * case["window"] / train,
+        "train_samples_per_s": train,
+        "logp_samples_per_s": logp,
+        "peak_mem_mb": 321.0,
+        "peak_mem_kind": "peak RSS of the process",
+        "device": "cpu",
+        "threads": 1,
+        "timed_steps": steps,
+        "warmup_steps": warmup,
+    }
 
 
 @pytest.fixture
@@ -38,9 +55,16 @@ def _external_figures():
 
 
 def test_measure_reports_positive_finite_throughput():
-    row = bench.measure({"family": "flow", "batch": 2, "window": 64,
-                         "model": dict(n_blocks=2, n_flows=1, n_layers=2, channels=4, kernel_size=3)},
-                        steps=1, warmup=0)
+    row = bench.measure(
+        {
+            "family": "flow",
+            "batch": 2,
+            "window": 64,
+            "model": dict(n_blocks=2, n_flows=1, n_layers=2, channels=4, kernel_size=3),
+        },
+        steps=1,
+        warmup=0,
+    )
     for key in ("train_samples_per_s", "logp_samples_per_s", "peak_mem_mb"):
         assert math.isfinite(row[key]) and row[key] > 0, key
     assert row["params"] > 0 and row["config"]["batch"] == 2 and row["config"]["model"]["kernel_size"] == 3
@@ -106,11 +130,12 @@ def test_json_keeps_measured_and_external_apart_and_records_the_machine(faked_ru
 
 def test_estimate_follows_the_stated_formula():
     p = profiles.get("paper")
-    rows = {"wavenet-paper": {"train_samples_per_s": 10_000.0, "device": "cpu"},
-            "flow-paper": {"train_samples_per_s": 5_000.0, "device": "cpu"}}
+    rows = {
+        "wavenet-paper": {"train_samples_per_s": 10_000.0, "device": "cpu"},
+        "flow-paper": {"train_samples_per_s": 5_000.0, "device": "cpu"},
+    }
     est = bench.paper_estimate(rows, "paper", devices=4)
-    steps = (len(data.SOURCES) * (p.steps + len(p.sigmas) * p.finetune_steps)
-             + len(music.MUSIC_SOURCES) * p.music_steps)
+    steps = len(toy.SOURCES) * (p.steps + len(p.sigmas) * p.finetune_steps) + len(musdb.MUSIC_SOURCES) * p.music_steps
     want = steps * p.batch * p.window * (1 / 10_000 + 1 / 5_000) / 3600  # music_window == window at paper
     assert p.music_window == p.window
     assert est["hours_1_device"] == pytest.approx(want)
@@ -120,8 +145,25 @@ def test_estimate_follows_the_stated_formula():
 
 def test_profile_option_measures_that_profile_and_estimates(tmp_path, capsys):
     path = tmp_path / "b.json"
-    assert bench.main(["--profile", "smoke", "--steps", "1", "--warmup", "0", "--devices", "3", "--in-process",
-                       "--json", str(path), "--no-external"]) == 0
+    assert (
+        bench.main(
+            [
+                "--profile",
+                "smoke",
+                "--steps",
+                "1",
+                "--warmup",
+                "0",
+                "--devices",
+                "3",
+                "--in-process",
+                "--json",
+                str(path),
+                "--no-external",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert bench.FORMULA in out and "IDEAL data-parallel" in out and "NOT MEASURED" not in out
     doc = json.loads(path.read_text())
@@ -149,8 +191,9 @@ def test_sampler_step_is_measured_and_reported_per_mix():
     p = profiles.get("smoke")
     assert row["config"]["mixes"] == p.sep_items and row["config"]["batched"] == "loop"
     assert math.isfinite(row["step_s"]) and row["step_s"] > 0
-    assert math.isclose(row["seconds_per_mix_refinement"],
-                        row["step_s"] * p.refine_levels * p.refine_steps / p.sep_items)
+    assert math.isclose(
+        row["seconds_per_mix_refinement"], row["step_s"] * p.refine_levels * p.refine_steps / p.sep_items
+    )
     assert bench.SAMPLER_CASES["sampler-book-vmap"]["vmap"] and not set(bench.SAMPLER_CASES) & set(bench.CASES)
 
 
@@ -165,8 +208,9 @@ def test_jobs_benchmark_trains_the_same_runs_per_setting_in_scratch_stores(tmp_p
     assert [r["jobs"] for r in rows.values()] == [1, 2] and rows["jobs-1"]["speedup_vs_first"] == 1.0
     assert sorted(rows["jobs-1"]["runs"]) == sorted(rows["jobs-2"]["runs"]) and len(rows["jobs-1"]["runs"]) == 6
     assert all(r["wall_s"] > 0 for r in rows.values()) and res["steps_per_run"] == 2
-    assert math.isclose(rows["jobs-2"]["speedup_vs_first"], rows["jobs-1"]["wall_s"] / rows["jobs-2"]["wall_s"],
-                        rel_tol=0.01)
+    assert math.isclose(
+        rows["jobs-2"]["speedup_vs_first"], rows["jobs-1"]["wall_s"] / rows["jobs-2"]["wall_s"], rel_tol=0.01
+    )
     assert not (tmp_path / "real").exists()
     out = capsys.readouterr().out
     assert "--jobs 2 (" in out and "vs --jobs 1" in out

@@ -1,6 +1,6 @@
 """The executed chapters hold what a reader should see, nothing else (issue 10).
 
-Progress bars go to the terminal (sepnb.progress), so no stored output may
+Progress bars go to the terminal (sepnb.core.progress), so no stored output may
 hold a stderr stream, a warning, a traceback or a path of the machine that
 executed it. Checked over the book's chapters (``book/*.ipynb``, what the
 HTML shows) and over the stored smoke runs that nbval compares against
@@ -12,13 +12,15 @@ import re
 import nbformat
 import pytest
 
-from sepnb import paths
+from sepnb.core import paths
 
 NOTEBOOKS = sorted(paths.BOOK.glob("[0-9][0-9]_*.ipynb")) + sorted(paths.NOTEBOOKS.glob("*.ipynb"))
 BLOB = re.compile(r"base64,[A-Za-z0-9+/=\s]+|\"data:[^\"]*\"")  # embedded audio/images: not text
 WARNING = re.compile(r"\b[A-Z]\w*Warning\b|warnings\.warn|^\s*warn(ing)?:", re.I | re.M)
-MACHINE_PATH = re.compile(r"(?<![\w.:/])/(home|root|tmp|usr|opt|var|work|Users|private|mnt|srv|etc)/[\w.\-/]+"
-                          r"|site-packages|\.venv/|[A-Z]:\\\\")
+MACHINE_PATH = re.compile(
+    r"(?<![\w.:/])/(home|root|tmp|usr|opt|var|work|Users|private|mnt|srv|etc)/[\w.\-/]+"
+    r"|site-packages|\.venv/|[A-Z]:\\\\"
+)
 PROGRESS = re.compile(r"\d+%\|")
 
 
@@ -45,11 +47,14 @@ def _problems(nb) -> list[str]:
             found.append(f"cell {i}: a traceback")
         if kind == "stream:stderr":
             found.append(f"cell {i}: a stderr stream {text[:80]!r}")
-        for pattern, what in ((WARNING, "warning text"), (MACHINE_PATH, "a path of the machine"),
-                              (PROGRESS, "a progress bar")):
+        for pattern, what in (
+            (WARNING, "warning text"),
+            (MACHINE_PATH, "a path of the machine"),
+            (PROGRESS, "a progress bar"),
+        ):
             m = pattern.search(text)
             if m:
-                found.append(f"cell {i} ({kind}): {what} {text[max(0, m.start() - 40):m.end() + 40]!r}")
+                found.append(f"cell {i} ({kind}): {what} {text[max(0, m.start() - 40) : m.end() + 40]!r}")
     return found
 
 
@@ -60,19 +65,30 @@ def test_stored_outputs_hold_no_clutter(path):
     assert not problems, f"{path.relative_to(paths.ROOT)}:\n  " + "\n  ".join(shown)
 
 
-@pytest.mark.parametrize("text, what", [
-    ("sine:  40%|####      | 4/10 [00:01<00:02]", "a progress bar"),
-    ("/work/main/.venv/lib/python3.11/site-packages/tqdm/auto.py:21: TqdmWarning: IProgress not found", "warning"),
-    ("saved to /tmp/sepnb-test-runs-abc/flow-sine", "a path of the machine"),
-])
+@pytest.mark.parametrize(
+    "text, what",
+    [
+        ("sine:  40%|####      | 4/10 [00:01<00:02]", "a progress bar"),
+        ("/work/main/.venv/lib/python3.11/site-packages/tqdm/auto.py:21: TqdmWarning: IProgress not found", "warning"),
+        ("saved to /tmp/sepnb-test-runs-abc/flow-sine", "a path of the machine"),
+    ],
+)
 def test_the_check_catches_clutter(text, what):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
-        nbformat.v4.new_output("stream", name="stdout", text=text)])])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output("stream", name="stdout", text=text)])]
+    )
     assert any(what in p for p in _problems(nb))
 
 
 def test_the_check_passes_clean_text_and_audio():
     html = '<audio controls><source src="data:audio/wav;base64,UklGR/tmp/abc/site-packages+/Warning=" /></audio>'
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
-        nbformat.v4.new_output("display_data", data={"text/html": html, "text/plain": "nats/sample 0.93"})])])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                outputs=[
+                    nbformat.v4.new_output("display_data", data={"text/html": html, "text/plain": "nats/sample 0.93"})
+                ]
+            )
+        ]
+    )
     assert _problems(nb) == []

@@ -12,7 +12,10 @@ import tomllib
 import pytest
 import torch
 
-from sepnb import cli, lock, paths, profiles, train
+from sepnb import cli
+from sepnb.core import paths, profiles
+from sepnb.runs import catalogue, lock, loop
+from sepnb.runs import store as runstore
 
 
 @pytest.fixture
@@ -23,13 +26,19 @@ def store(tmp_path, monkeypatch):
 
 
 def env_for(store) -> dict:
-    return {**os.environ, "SEPNB_RUNS": str(store), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-            "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")])}
+    return {
+        **os.environ,
+        "SEPNB_RUNS": str(store),
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
 
 
 def sepnb(*args, store, check=True, timeout=120) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, "-m", "sepnb", *args], env=env_for(store), capture_output=True,
-                         text=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-m", "sepnb", *args], env=env_for(store), capture_output=True, text=True, timeout=timeout
+    )
     if check:
         assert out.returncode == 0, out.stdout + out.stderr
     return out
@@ -42,14 +51,15 @@ def test_console_script_is_declared():
 
 def test_train_trains_then_loads_the_chapters_run(store):
     first = sepnb("train", "--profile", "smoke", "--family", "flow", "--source", "sine", store=store)
-    cfg = train.prior_config("smoke", "flow", "sine")  # what chapter 02 asks the store for
-    folder = train.run_dir(cfg)
+    cfg = catalogue.prior_config("smoke", "flow", "sine")  # what chapter 02 asks the store for
+    folder = runstore.run_dir(cfg)
     assert f"run {folder}" in first.stdout and "final held-out loss" in first.stdout
     assert "flow/sine" in first.stderr  # the progress bar: it trained
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "final.pt", "meta.json"]
     meta = json.loads((folder / "meta.json").read_text())
-    assert [(s["device"], s["precision"], s["world_size"], s["to_step"]) for s in meta["sessions"]] == \
-        [("cpu", "float32", 1, cfg.steps)]
+    assert [(s["device"], s["precision"], s["world_size"], s["to_step"]) for s in meta["sessions"]] == [
+        ("cpu", "float32", 1, cfg.steps)
+    ]
     mtime = (folder / "final.pt").stat().st_mtime_ns
     second = sepnb("train", "--profile", "smoke", "--family", "flow", "--source", "sine", store=store)
     assert "flow/sine" not in second.stderr  # no progress bar: loaded
@@ -58,14 +68,20 @@ def test_train_trains_then_loads_the_chapters_run(store):
     assert f"final held-out loss {loss}" in second.stdout
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--profile", "huge", "--family", "flow", "--source", "sine"], "'book', 'paper', 'smoke'"),
-    (["--profile", "smoke", "--family", "gan", "--source", "sine"], "'wavenet', 'flow', 'denoiser', 'convtasnet'"),
-    (["--profile", "smoke", "--family", "flow", "--source", "cello"], "'sine', 'square', 'saw', 'triangle', 'bass'"),
-    (["--profile", "smoke", "--family", "flow"], "--source must be one of"),
-    (["--profile", "smoke", "--source", "sine"], "--family is required"),
-    (["--profile", "smoke", "--family", "convtasnet", "--source", "sine"], "--source must be 'mix'"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--profile", "huge", "--family", "flow", "--source", "sine"], "'book', 'paper', 'smoke'"),
+        (["--profile", "smoke", "--family", "gan", "--source", "sine"], "'wavenet', 'flow', 'denoiser', 'convtasnet'"),
+        (
+            ["--profile", "smoke", "--family", "flow", "--source", "cello"],
+            "'sine', 'square', 'saw', 'triangle', 'bass'",
+        ),
+        (["--profile", "smoke", "--family", "flow"], "--source must be one of"),
+        (["--profile", "smoke", "--source", "sine"], "--family is required"),
+        (["--profile", "smoke", "--family", "convtasnet", "--source", "sine"], "--source must be 'mix'"),
+    ],
+)
 def test_bad_choices_name_the_valid_ones_and_exit_2(args, says, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["train", *args])
@@ -78,18 +94,22 @@ def test_help_has_examples(capsys):
         cli.main(["train", "--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
-    for example in ("sepnb train --profile smoke --family flow --source sine", "sepnb train --profile paper --all",
-                    "torchrun --nproc_per_node", "--break-lock"):
+    for example in (
+        "sepnb train --profile smoke --family flow --source sine",
+        "sepnb train --profile paper --all",
+        "torchrun --nproc_per_node",
+        "--break-lock",
+    ):
         assert example in text
 
 
 def test_bench_and_book_delegate(monkeypatch):
     import sepnb.bench
-    import sepnb.book
+    import sepnb.book.build
 
     seen = []
     monkeypatch.setattr(sepnb.bench, "main", lambda argv: seen.append(("bench", argv)) or 0)
-    monkeypatch.setattr(sepnb.book, "main", lambda argv: seen.append(("book", argv)) or 0)
+    monkeypatch.setattr(sepnb.book.build, "main", lambda argv: seen.append(("book", argv)) or 0)
     assert cli.main(["bench", "--json", "x.json"]) == 0 and cli.main(["book", "--profile", "smoke"]) == 0
     assert seen == [("bench", ["--json", "x.json"]), ("book", ["--profile", "smoke"])]
 
@@ -105,7 +125,7 @@ def test_list_names_every_run_of_the_paper_profile(store):
     p = profiles.get("paper")
     rows = [line for line in out.splitlines() if line.startswith(("missing", "done", "partial", "locked"))]
     n_toy, n_tuned = 8, 8 * len(p.sigmas)
-    n_variants = len(train.variant_runs(p))  # chapter 07
+    n_variants = len(catalogue.variant_runs(p))  # chapter 05
     assert len(rows) == n_toy + n_tuned + 8 + 1 + 4 + n_variants and f"{len(rows)} runs" in out
     assert all(r.startswith("missing") for r in rows)
     commands = [r.split(None, 2)[2] for r in rows]
@@ -116,41 +136,48 @@ def test_list_names_every_run_of_the_paper_profile(store):
     for sigma in set(p.sigmas) | chapter_sigmas():
         assert f"sepnb train --profile paper --family wavenet --source saw --sigma {sigma:g}" in commands
     # the folder of every row is the run the chapters ask for (chapter 04's loop over the sigmas)
-    assert f" {train.run_dir(train.finetune_config(train.prior_config(p, 'flow', 'sine'), 0.359, p)).name} " \
+    assert (
+        f" {runstore.run_dir(catalogue.finetune_config(catalogue.prior_config(p, 'flow', 'sine'), 0.359, p)).name} "
         in out
+    )
     assert not (paths.data_dir() / "musdb-standin-paper").exists()  # listing wrote no stand-in
 
 
 def test_list_keys_of_music_runs_match_the_built_stand_in(store):
-    listed = {(c.family, c.source): c for _, c in train.profile_runs("smoke", music="standin") if c.dataset == "music"}
-    built = train.music_prior_config("smoke", "flow", "bass", music="standin", progress=False)
+    listed = {
+        (c.family, c.source): c for _, c in catalogue.profile_runs("smoke", music="standin") if c.dataset == "music"
+    }
+    built = catalogue.music_prior_config("smoke", "flow", "bass", music="standin", progress=False)
     assert listed[("flow", "bass")].key() == built.key() and listed[("flow", "bass")].n_items == built.n_items
 
 
 def test_list_reports_done_partial_and_locked(store):
-    runs = train.profile_runs("smoke", with_music=False)
+    runs = catalogue.profile_runs("smoke", with_music=False)
     (_, done), (_, partial), (_, locked) = runs[0], runs[1], runs[2]
-    train.get_prior(done, progress=False)
-    train.train(partial, progress=False, stop_after=10)
-    folder = train.run_dir(locked)
+    loop.get_prior(done, progress=False)
+    loop.train(partial, progress=False, stop_after=10)
+    folder = runstore.run_dir(locked)
     folder.mkdir(parents=True)
     (folder / lock.LOCK_NAME).write_text(json.dumps({"host": "node17", "pid": 4242, "started": time.time()}))
     out = sepnb("train", "--profile", "smoke", "--all", "--no-music", store=store).stdout
-    assert re.search(rf"^done +{train.run_dir(done).name} ", out, re.M)
-    assert re.search(rf"^partial +{train.run_dir(partial).name} .*checkpoint at step 10/20", out, re.M)
+    assert re.search(rf"^done +{runstore.run_dir(done).name} ", out, re.M)
+    assert re.search(rf"^partial +{runstore.run_dir(partial).name} .*checkpoint at step 10/20", out, re.M)
     assert re.search(rf"^locked +{folder.name} .*host node17, pid 4242", out, re.M)
 
 
 def test_two_processes_on_one_run_train_it_once(store):
     """Both start while the run is locked (by this test); once it is free one trains and the other loads."""
-    cfg = train.prior_config("smoke", "wavenet", "sine")
-    folder = train.run_dir(cfg)
+    cfg = catalogue.prior_config("smoke", "wavenet", "sine")
+    folder = runstore.run_dir(cfg)
     folder.mkdir(parents=True)
-    (folder / lock.LOCK_NAME).write_text(json.dumps({"host": lock.socket.gethostname(), "pid": os.getpid(),
-                                                     "started": time.time()}))
+    (folder / lock.LOCK_NAME).write_text(
+        json.dumps({"host": lock.socket.gethostname(), "pid": os.getpid(), "started": time.time()})
+    )
     args = [sys.executable, "-m", "sepnb", "train", "--profile", "smoke", "--family", "wavenet", "--source", "sine"]
-    procs = [subprocess.Popen(args, env=env_for(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(args, env=env_for(store), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     time.sleep(4)
     assert all(p.poll() is None for p in procs), "a process did not wait for the lock"
     (folder / lock.LOCK_NAME).unlink()
@@ -165,21 +192,41 @@ def test_two_processes_on_one_run_train_it_once(store):
     assert state["history"]["step"] == list(range(1, cfg.steps + 1)) and len(state["meta"]["sessions"]) == 1
 
 
-@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                    reason="torch.distributed with gloo is not available")
+@pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with gloo is not available",
+)
 def test_torchrun_trains_then_resumes_and_loads(store):
     """`torchrun --nproc_per_node 2 -m sepnb train ...` (gloo) stopped after a checkpoint, then run to the end."""
-    cfg = train.prior_config("smoke", "flow", "square")
-    folder = train.run_dir(cfg)
-    train.train(cfg, progress=False, stop_after=10)  # a checkpoint at step 10 (of 20), as a killed run leaves
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "sepnb",
-           "train", "--profile", "smoke", "--family", "flow", "--source", "square", "--quiet"]
+    cfg = catalogue.prior_config("smoke", "flow", "square")
+    folder = runstore.run_dir(cfg)
+    loop.train(cfg, progress=False, stop_after=10)  # a checkpoint at step 10 (of 20), as a killed run leaves
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "sepnb",
+        "train",
+        "--profile",
+        "smoke",
+        "--family",
+        "flow",
+        "--source",
+        "square",
+        "--quiet",
+    ]
     out = subprocess.run(cmd, env=env_for(store), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "(2 processes, DDP)" in out.stdout and out.stdout.count("final held-out loss") == 1  # rank 0 prints
     state = torch.load(folder / "final.pt", weights_only=True)
-    assert [(s["from_step"], s["to_step"], s["world_size"]) for s in state["meta"]["sessions"]] == \
-        [(0, 10, 1), (10, 20, 2)]
+    assert [(s["from_step"], s["to_step"], s["world_size"]) for s in state["meta"]["sessions"]] == [
+        (0, 10, 1),
+        (10, 20, 2),
+    ]
     assert state["history"]["step"] == list(range(1, 21)) and not (folder / "checkpoint.pt").exists()
     again = sepnb("train", "--profile", "smoke", "--family", "flow", "--source", "square", store=store)
     assert "flow/square" not in again.stderr

@@ -5,7 +5,7 @@ import pytest
 import torch
 from gaussian import Gauss
 
-from sepnb import constrained, separation
+from sepnb.separation import constrained, langevin
 
 ALPHAS = [0.4, 0.3, 0.2, 0.1]
 MU, VAR = [0.3, -0.2, 0.1, 0.0], [0.04, 0.06, 0.09, 0.05]
@@ -59,8 +59,18 @@ def gaussian_run(priors, T, seed=0):
     # eta * largest restricted precision <= 0.02 (ULA inflates the variance by < 1 %); the slowest mode's
     # variance reaches 1 - (1 - 0.02 * 0.04 / 0.09)^600 > 99.5 % of its stationary value in 300 steps
     step = 0.02 * min(VAR) / SIGMA**2
-    out = constrained.constrained_langevin(mix, priors, alphas=ALPHAS, sigmas=[SIGMA], steps_per_sigma=300,
-                                           step=step, init=init, seed=seed, denoise_last=False, progress=False)
+    out = constrained.constrained_langevin(
+        mix,
+        priors,
+        alphas=ALPHAS,
+        sigmas=[SIGMA],
+        steps_per_sigma=300,
+        step=step,
+        init=init,
+        seed=seed,
+        denoise_last=False,
+        progress=False,
+    )
     return out, means, restricted_posterior(MU, v, ALPHAS, 0.0)[1]
 
 
@@ -86,9 +96,17 @@ def test_the_constraint_holds_after_every_step_even_under_a_stiff_prior():
             return 1e3 * (centres - x)
 
     mix = torch.randn(2, 256, generator=torch.Generator().manual_seed(0))
-    out, trace = constrained.constrained_langevin(mix, Stiff(), alphas=alphas, sigmas=[0.1, 0.03],
-                                                  steps_per_sigma=10, step=0.05, seed=0, progress=False,
-                                                  return_trace=True)
+    out, trace = constrained.constrained_langevin(
+        mix,
+        Stiff(),
+        alphas=alphas,
+        sigmas=[0.1, 0.03],
+        steps_per_sigma=10,
+        step=0.05,
+        seed=0,
+        progress=False,
+        return_trace=True,
+    )
     assert trace.max_violation < 1e-5 and mix_error(out, mix, alphas) < 1e-5
     assert max(mix_error(lv, mix, alphas) for lv in trace.levels) < 1e-5
     assert trace.levels.shape == (2, 2, 4, 256) and list(trace.sigma) == [0.1, 0.03] and trace.seconds > 0
@@ -141,9 +159,16 @@ def test_divergence_is_a_clear_error_with_step_and_level():
         def score(self, x, sigma):
             return 1e30 * x**3
 
-    with pytest.raises(separation.LangevinDiverged, match=r"step \d of 6 .*sigma=0.1"):
-        constrained.constrained_langevin(torch.ones(1, 16), [Explode(), ExactGauss(0.0, 1.0)], sigmas=[0.1],
-                                         steps_per_sigma=6, step=1.0, init="mix", progress=False)
+    with pytest.raises(langevin.LangevinDiverged, match=r"step \d of 6 .*sigma=0.1"):
+        constrained.constrained_langevin(
+            torch.ones(1, 16),
+            [Explode(), ExactGauss(0.0, 1.0)],
+            sigmas=[0.1],
+            steps_per_sigma=6,
+            step=1.0,
+            init="mix",
+            progress=False,
+        )
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,16 @@ import time
 import pytest
 import torch
 
-from sepnb import paths, train
+from sepnb.core import paths
+from sepnb.data import select
+from sepnb.runs import config, loop
+from sepnb.runs import store as runstore
 from tests.test_train import tiny_config
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                                reason="torch.distributed with gloo is not available")
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with gloo is not available",
+)
 
 WORKER = paths.ROOT / "tests" / "ddp_worker.py"
 
@@ -28,14 +33,30 @@ def store(tmp_path, monkeypatch):
 @pytest.fixture
 def on_cpu(monkeypatch):
     """The in-process reference runs on the CPU, as the gloo ranks do (CUDA is hidden from them)."""
-    monkeypatch.setattr(train, "device", lambda: torch.device("cpu"))
+    from sepnb.runs import loop
+
+    for module in (loop, runstore):
+        monkeypatch.setattr(module, "device", lambda: torch.device("cpu"))
 
 
 def torchrun(spec: dict, store, **popen) -> subprocess.Popen:
-    env = {**os.environ, "SEPNB_RUNS": str(store), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(WORKER),
-           json.dumps(spec)]
+    env = {
+        **os.environ,
+        "SEPNB_RUNS": str(store),
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(WORKER),
+        json.dumps(spec),
+    ]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
@@ -46,22 +67,29 @@ def finish(proc, timeout=120) -> str:
 
 
 def final_state(cfg):
-    return torch.load(train.run_dir(cfg) / "final.pt", weights_only=True)
+    return torch.load(runstore.run_dir(cfg) / "final.pt", weights_only=True)
 
 
 def single_process(kw: dict, store):
     """The reference: one process on the whole batch, one thread like each rank, on the CPU.
 
     It runs in a subprocess so that this process keeps its thread count: changing it here trips
-    torch's MKL batched-solve bug in later tests (see sepnb.metrics).
+    torch's MKL batched-solve bug in later tests (see sepnb.separation.metrics).
     """
-    script = ("import json, sys, torch; torch.set_num_threads(1); from sepnb import train; "
-              "from tests.test_train import tiny_config; train.train(tiny_config(**json.loads(sys.argv[1])), progress=False)")
-    env = {**os.environ, "SEPNB_RUNS": str(store / "single"), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")])}
+    script = (
+        "import json, sys, torch; torch.set_num_threads(1); from sepnb.runs import loop; "
+        "from tests.test_train import tiny_config; loop.train(tiny_config(**json.loads(sys.argv[1])), progress=False)"
+    )
+    env = {
+        **os.environ,
+        "SEPNB_RUNS": str(store / "single"),
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONPATH": os.pathsep.join([str(paths.ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     done = subprocess.run([sys.executable, "-c", script, json.dumps(kw)], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    state = torch.load(store / "single" / train.run_dir(tiny_config(**kw)).name / "final.pt", weights_only=True)
+    state = torch.load(store / "single" / runstore.run_dir(tiny_config(**kw)).name / "final.pt", weights_only=True)
     return state["model"], state["history"]
 
 
@@ -76,9 +104,9 @@ ATOL = 1e-4
 def initial_weights(cfg):
     """The weights before the first step (seeded init, then the flow's data-dependent ActNorm)."""
     torch.manual_seed(cfg.seed)
-    model = train.build_model(cfg.family, cfg.model).train()
+    model = config.build_model(cfg.family, cfg.model).train()
     with torch.no_grad():
-        model.loss(train._train_batch(cfg, train._windows(cfg, "train", cfg.n_items), 0))
+        model.loss(loop._train_batch(cfg, select.run_windows(cfg, "train", cfg.n_items), 0))
     return model.state_dict()
 
 
@@ -103,7 +131,7 @@ def test_two_processes_match_one_on_the_whole_batch(store, monkeypatch, on_cpu):
         cfg = tiny_config(**kw)
         state = final_state(cfg)
         assert state["meta"]["sessions"][-1]["world_size"] == 2
-        assert not (train.run_dir(cfg) / "checkpoint.pt").exists()
+        assert not (runstore.run_dir(cfg) / "checkpoint.pt").exists()
         weights, history = single_process(kw, store)
         assert_same(state, weights, history, cfg)
 
@@ -111,7 +139,7 @@ def test_two_processes_match_one_on_the_whole_batch(store, monkeypatch, on_cpu):
 def test_killed_two_process_run_resumes_to_the_uninterrupted_result(store, monkeypatch, on_cpu):
     kw = dict(family="flow", batch=4, steps=30, ckpt_every=3, window=64)
     cfg = tiny_config(**kw)
-    ckpt = train.run_dir(cfg) / "checkpoint.pt"
+    ckpt = runstore.run_dir(cfg) / "checkpoint.pt"
     pid_dir = store.parent / "pids"
     pid_dir.mkdir()
     proc = torchrun({"configs": [kw], "pid_dir": str(pid_dir)}, store, start_new_session=True)
@@ -128,11 +156,11 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_result(store, monke
     out, _ = proc.communicate()
     assert ckpt.exists(), f"the 2-process run wrote no checkpoint before it was killed: {out[-3000:]}"
     step_at_kill = torch.load(ckpt, weights_only=True)["step"]
-    assert 0 < step_at_kill < cfg.steps and not (train.run_dir(cfg) / "final.pt").exists()
-    assert (train.run_dir(cfg) / "lock.json").exists()  # the killed rank 0 could not release it
+    assert 0 < step_at_kill < cfg.steps and not (runstore.run_dir(cfg) / "final.pt").exists()
+    assert (runstore.run_dir(cfg) / "lock.json").exists()  # the killed rank 0 could not release it
     out = finish(torchrun({"configs": [kw]}, store))
     assert "taking over the stale lock" in out
-    assert not (train.run_dir(cfg) / "lock.json").exists()
+    assert not (runstore.run_dir(cfg) / "lock.json").exists()
     state = final_state(cfg)
     sessions = state["meta"]["sessions"]
     assert sessions[-1]["from_step"] == step_at_kill and sessions[-1]["world_size"] == 2
@@ -142,35 +170,35 @@ def test_killed_two_process_run_resumes_to_the_uninterrupted_result(store, monke
 
 
 def test_batch_that_does_not_split_is_refused(store, monkeypatch):
-    from sepnb import parallel
+    from sepnb.runs import ddp
 
-    monkeypatch.setattr(parallel, "world_size", lambda: 2)  # as under torchrun --nproc_per_node 2
+    monkeypatch.setattr(ddp, "world_size", lambda: 2)  # as under torchrun --nproc_per_node 2
     with pytest.raises(ValueError, match="cannot be split evenly over 2 processes"):
-        train.train(tiny_config(batch=3), progress=False)
-    assert not train.run_dir(tiny_config(batch=3)).exists()
+        loop.train(tiny_config(batch=3), progress=False)
+    assert not runstore.run_dir(tiny_config(batch=3)).exists()
 
 
 def test_dataloader_workers_give_the_same_run(store, monkeypatch, on_cpu):
     """Batches rendered by DataLoader worker processes are those of the training process itself."""
     cfg = tiny_config("flow", steps=6, ckpt_every=3)
-    _, inline = train.train(cfg, progress=False, workers=0)
+    _, inline = loop.train(cfg, progress=False, workers=0)
     monkeypatch.setenv("SEPNB_RUNS", str(store / "workers"))
-    _, workers = train.train(cfg, progress=False, workers=2)
+    _, workers = loop.train(cfg, progress=False, workers=2)
     assert workers["train"] == inline["train"] and workers["eval"] == inline["eval"]
-    meta = json.loads((train.run_dir(cfg) / "meta.json").read_text())
+    meta = json.loads((runstore.run_dir(cfg) / "meta.json").read_text())
     assert meta["sessions"][-1]["workers"] == 2
 
 
 def test_bf16_is_refused_on_the_cpu(store, on_cpu):
     with pytest.raises(ValueError, match="CUDA only"):
-        train.train(tiny_config(), progress=False, bf16=True)
+        loop.train(tiny_config(), progress=False, bf16=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: bf16 autocast is a GPU option")
 def test_bf16_run_on_cuda_records_its_precision(store):
     cfg = tiny_config("flow", steps=4)
-    _, history = train.train(cfg, progress=False, bf16=True)
+    _, history = loop.train(cfg, progress=False, bf16=True)
     assert all(torch.isfinite(torch.tensor(history["train"])))
-    state = torch.load(train.run_dir(cfg) / "final.pt", weights_only=True)
+    state = torch.load(runstore.run_dir(cfg) / "final.pt", weights_only=True)
     assert state["meta"]["sessions"][-1]["precision"] == "bf16-autocast"
     assert state["meta"]["sessions"][-1]["device"] == "cuda"

@@ -1,4 +1,4 @@
-"""The denoising priors of chapter 06: preconditioning, Tweedie's score, training through the store, batching."""
+"""The denoising priors of chapter 07: preconditioning, Tweedie's score, training through the store, batching."""
 
 import math
 
@@ -6,15 +6,28 @@ import numpy as np
 import pytest
 import torch
 
-from sepnb import data, train
-from sepnb.denoiser import Denoiser, StackedDenoisers
+from sepnb.data import toy
+from sepnb.priors.denoiser import Denoiser, StackedDenoisers
+from sepnb.runs import catalogue, config, loop
 
 TINY = dict(channels=8, layers=6, emb=8)
 #: a small sine denoiser trained for a few seconds through the run store (windows of 256 samples see 2 periods
 #: or more of every sine above 125 Hz)
-SMALL = train.RunConfig(family="denoiser", source="sine", model=dict(channels=16, layers=8, emb=16), steps=400,
-                        batch=8, window=256, lr=3e-3, warmup=20, eval_every=100, eval_items=8, ckpt_every=100,
-                        n_items=2000, seed=0)
+SMALL = config.RunConfig(
+    family="denoiser",
+    source="sine",
+    model=dict(channels=16, layers=8, emb=16),
+    steps=400,
+    batch=8,
+    window=256,
+    lr=3e-3,
+    warmup=20,
+    eval_every=100,
+    eval_items=8,
+    ckpt_every=100,
+    n_items=2000,
+    seed=0,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +69,7 @@ def small(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("SEPNB_RUNS", str(tmp_path_factory.mktemp("small-runs")))
     try:
-        yield train.get_prior(SMALL, progress=False)
+        yield loop.get_prior(SMALL, progress=False)
     finally:
         mp.undo()
 
@@ -65,7 +78,7 @@ def test_trained_denoiser_beats_identity_and_the_best_per_sample_shrinkage_on_he
     """Trained through the run store on sine windows only; judged on test-split windows it never saw."""
     model, hist = small
     assert hist["eval"][-1] < hist["eval"][0]
-    x = data.ToyWindows("test", window=256, source="sine", n_items=32, seed=0).batch(np.arange(32))
+    x = toy.ToyWindows("test", window=256, source="sine", n_items=32, seed=0).batch(np.arange(32))
     gen = torch.Generator().manual_seed(1)
     for sigma in (0.1, 0.3):
         noisy = x + sigma * torch.randn(x.shape, generator=gen)
@@ -80,7 +93,7 @@ def test_trained_denoiser_beats_identity_and_the_best_per_sample_shrinkage_on_he
 
 def test_log_prob_bound_is_deterministic_and_ranks_in_class_above_noise(small):
     model, _ = small
-    x = data.ToyWindows("test", window=256, source="sine", n_items=4, seed=0).batch(np.arange(4))
+    x = toy.ToyWindows("test", window=256, source="sine", n_items=4, seed=0).batch(np.arange(4))
     noise = 0.6 * torch.randn(4, 256, generator=torch.Generator().manual_seed(0))
     a, b = model.log_prob(x, levels=8), model.log_prob(x, levels=8)
     assert a.shape == (4,) and torch.isfinite(a).all() and torch.equal(a, b)
@@ -103,9 +116,9 @@ def test_stacked_scores_match_each_model(vmap):
 
 
 def test_denoiser_config_trains_on_single_sources_of_the_profile():
-    cfg = train.denoiser_config("smoke", "saw")
+    cfg = catalogue.denoiser_config("smoke", "saw")
     assert cfg.family == "denoiser" and cfg.source == "saw" and cfg.sigma == 0
-    assert train.loss_unit(cfg) == "EDM-weighted MSE"
+    assert config.loss_unit(cfg) == "EDM-weighted MSE"
     with pytest.raises(ValueError, match="unknown source"):
-        train.denoiser_config("smoke", "mix")
-    assert math.isclose(Denoiser(**train.denoiser_config("book", "sine").model).sigma_min, 0.005)
+        catalogue.denoiser_config("smoke", "mix")
+    assert math.isclose(Denoiser(**catalogue.denoiser_config("book", "sine").model).sigma_min, 0.005)

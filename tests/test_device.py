@@ -12,7 +12,11 @@ import pytest
 import torch
 from gaussian import Gauss
 
-from sepnb import data, ood, profiles, separation, train
+from sepnb.analysis import ood
+from sepnb.core import profiles
+from sepnb.data import toy
+from sepnb.runs import catalogue, devices, loop
+from sepnb.separation import langevin
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device visible to torch on this machine")
@@ -20,35 +24,35 @@ needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device visible to torc
 
 def test_sepnb_device_override(monkeypatch):
     monkeypatch.setenv("SEPNB_DEVICE", "cpu")
-    assert train.device() == torch.device("cpu")
+    assert devices.device() == torch.device("cpu")
     monkeypatch.setenv("SEPNB_DEVICE", "tpu")
     with pytest.raises(ValueError, match="cpu, cuda|cpu or cuda"):
-        train.device()
+        devices.device()
     monkeypatch.setenv("SEPNB_DEVICE", "cuda:not-a-number")
     with pytest.raises(ValueError, match="SEPNB_DEVICE"):
-        train.device()
+        devices.device()
     if not CUDA:
         monkeypatch.setenv("SEPNB_DEVICE", "cuda")
         with pytest.raises(ValueError, match="no CUDA device"):
-            train.device()
+            devices.device()
     monkeypatch.delenv("SEPNB_DEVICE")
-    assert train.device() == torch.device("cuda" if CUDA else "cpu")
+    assert devices.device() == torch.device("cuda" if CUDA else "cpu")
 
 
 def test_separate_follows_the_priors_device_and_returns_on_the_mix_device():
     priors = [Gauss(0.1, 0.5), Gauss(-0.2, 0.3)]
     mix = torch.randn(2, 64, dtype=torch.float32)
-    out = separation.separate(mix, priors, steps_per_sigma=3, progress=False)
+    out = langevin.separate(mix, priors, steps_per_sigma=3, progress=False)
     assert out.device == mix.device and out.shape == (2, 2, 64)
-    assert separation.prior_device(priors) == torch.device("cpu")
-    assert separation.prior_device([], default="cpu") == torch.device("cpu")
+    assert langevin.prior_device(priors) == torch.device("cpu")
+    assert langevin.prior_device([], default="cpu") == torch.device("cpu")
 
 
 @needs_cuda
 def test_priors_on_two_devices_are_a_clear_error():
     priors = [Gauss(0.0, 1.0), Gauss(0.0, 1.0).cuda()]
     with pytest.raises(ValueError, match="different devices"):
-        separation.prior_device(priors)
+        langevin.prior_device(priors)
 
 
 @needs_cuda
@@ -57,49 +61,48 @@ def test_chapter_core_calls_run_with_the_priors_on_cuda(tmp_path, monkeypatch):
     monkeypatch.setenv("SEPNB_DEVICE", "cuda")
     P = profiles.get("smoke")
     # chapter 02: training through the store puts the prior on the device; loading does too
-    cfg = train.prior_config(P, "flow", "sine")
-    model, _ = train.get_prior(cfg, progress=False)
+    cfg = catalogue.prior_config(P, "flow", "sine")
+    model, _ = loop.get_prior(cfg, progress=False)
     assert next(model.parameters()).is_cuda
-    model, _ = train.get_prior(cfg, progress=False)
+    model, _ = loop.get_prior(cfg, progress=False)
     assert next(model.parameters()).is_cuda
-    wn, _ = train.get_prior(train.prior_config(P, "wavenet", "sine"), progress=False)
+    wn, _ = loop.get_prior(catalogue.prior_config(P, "wavenet", "sine"), progress=False)
     assert wn.sample(1, 64, seed=0).is_cuda
     assert torch.isfinite(model.sample(1, 64, seed=0)).all()
     # chapters 03/04: likelihoods and the noise grid take CPU data
-    windows = data.ToyWindows("test", window=P.window, n_items=4, seed=0).batch(np.arange(4))  # [4, 4, T]
+    windows = toy.ToyWindows("test", window=P.window, n_items=4, seed=0).batch(np.arange(4))  # [4, 4, T]
     r = ood.cross_likelihood({"flow": model, "wavenet": wn}, {"sine": windows[:, 0]})
     assert np.isfinite(r.values).all()
-    grid = ood.noise_grid({0.0: {s: model for s in data.SOURCES}}, windows, data.SOURCES, [0.0, 0.1], progress=False)
+    grid = ood.noise_grid({0.0: {s: model for s in toy.SOURCES}}, windows, toy.SOURCES, [0.0, 0.1], progress=False)
     assert np.isfinite(grid.values).all()
-    # chapter 05: Langevin with noise-conditioned priors on the GPU, CPU mixes in and out
-    mix = data.mix(windows)
-    priors = [separation.NoiseConditionedPrior({0.1: model}) for _ in data.SOURCES]
-    out = separation.separate(mix, priors, sigmas=[0.1], steps_per_sigma=2, clip=(-1, 1), progress=False)
+    # chapter 06: Langevin with noise-conditioned priors on the GPU, CPU mixes in and out
+    mix = toy.mix(windows)
+    priors = [langevin.NoiseConditionedPrior({0.1: model}) for _ in toy.SOURCES]
+    out = langevin.separate(mix, priors, sigmas=[0.1], steps_per_sigma=2, clip=(-1, 1), progress=False)
     assert out.device == mix.device and torch.isfinite(out).all()
-    tasnet, _ = train.get_prior(train.separator_config(P), progress=False)
+    tasnet, _ = loop.get_prior(catalogue.separator_config(P), progress=False)
     with torch.no_grad():
-        est = tasnet(mix.to(train.device())).cpu()
+        est = tasnet(mix.to(devices.device())).cpu()
     assert est.shape == windows.shape
 
 
 @needs_cuda
-def test_chapter_06_core_calls_run_with_the_priors_on_cuda(tmp_path, monkeypatch):
+def test_chapter_07_core_calls_run_with_the_priors_on_cuda(tmp_path, monkeypatch):
     """Denoisers trained through the store on the GPU; the constrained sampler and the harmonic start take CPU mixes."""
-    from sepnb import constrained, harmonic
-    from sepnb.denoiser import StackedDenoisers
+    from sepnb.priors.denoiser import StackedDenoisers
+    from sepnb.separation import constrained, harmonic
 
     monkeypatch.setenv("SEPNB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("SEPNB_DEVICE", "cuda")
     P = profiles.get("smoke")
-    denoisers = [m for m, _ in train.toy_denoisers(P, progress=False).values()]
+    denoisers = [m for m, _ in catalogue.toy_denoisers(P, progress=False).values()]
     assert all(next(m.parameters()).is_cuda for m in denoisers)
-    truth = data.ToyWindows("test", window=P.sep_length, n_items=2, seed=0).batch(np.arange(2))
-    mix = data.mix(truth)
+    truth = toy.ToyWindows("test", window=P.sep_length, n_items=2, seed=0).batch(np.arange(2))
+    mix = toy.mix(truth)
     x = truth.to("cuda")
     loop, vmapped = StackedDenoisers(denoisers), StackedDenoisers(denoisers, vmap=True)
     torch.testing.assert_close(loop.score_all(x, 0.1), vmapped.score_all(x, 0.1), rtol=1e-3, atol=1e-3)
-    out = constrained.constrained_langevin(mix, loop, sigmas=[0.1, 0.05], steps_per_sigma=2, init=truth,
-                                           progress=False)
+    out = constrained.constrained_langevin(mix, loop, sigmas=[0.1, 0.05], steps_per_sigma=2, init=truth, progress=False)
     assert out.device == mix.device and torch.isfinite(out).all()
     torch.testing.assert_close(out.mean(1), mix, rtol=0, atol=1e-5)  # the mix is kept exactly
     start, _ = harmonic.harmonic_start(mix, denoisers, progress=False, **P.harmonic)
@@ -110,8 +113,8 @@ def test_chapter_06_core_calls_run_with_the_priors_on_cuda(tmp_path, monkeypatch
 def test_separator_continuation_stops_by_its_plateau_rule_on_cuda(tmp_path, monkeypatch):
     monkeypatch.setenv("SEPNB_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("SEPNB_DEVICE", "cuda")
-    cfg = train.separator_config("smoke").replace(min_delta=100.0)  # no gain counts: stops after stop_patience
-    model, h = train.get_prior(cfg, progress=False)
+    cfg = catalogue.separator_config("smoke").replace(min_delta=100.0)  # no gain counts: stops after stop_patience
+    model, h = loop.get_prior(cfg, progress=False)
     assert next(model.parameters()).is_cuda
     assert h["plateau"]["stopped_at"] == cfg.stop_patience * cfg.eval_every and h["plateau"]["best_step"] == 0
-    assert train._evaluate(model, train._eval_batch(cfg)) == pytest.approx(h["eval"][0], abs=1e-4)
+    assert loop._evaluate(model, loop._eval_batch(cfg)) == pytest.approx(h["eval"][0], abs=1e-4)

@@ -6,7 +6,7 @@ import tomllib
 
 import yaml
 
-from sepnb import paths
+from sepnb.core import paths
 
 
 def _norm(req: str) -> str:
@@ -66,5 +66,30 @@ def test_makefile_and_conda_install_from_the_lock():
 def test_python_versions_agree():
     deps = yaml.safe_load((paths.ROOT / "environment.yml").read_text())["dependencies"]
     conda_python = next(d for d in deps if isinstance(d, str) and d.startswith("python"))
-    assert _pyproject()["requires-python"] == ">=3.11" and conda_python.split("=", 1)[1].startswith("3.11")
+    assert _pyproject()["requires-python"] == ">=3.11,<3.12" and conda_python.split("=", 1)[1].startswith("3.11")
     assert "--python-version 3.11.5" in (paths.ROOT / "requirements.lock").read_text().split("\n", 3)[1]
+
+
+def test_every_package_sepnb_imports_is_declared():
+    """Each third-party module imported anywhere in sepnb/ comes from a distribution pyproject.toml names
+    (as a dependency or in an extra), never only through another package's dependencies."""
+    import ast
+    import importlib.metadata
+    import sys
+
+    declared = {_norm(r).split("==")[0] for r in _declared()}
+    dists = importlib.metadata.packages_distributions()
+    imported = set()
+    for path in (paths.ROOT / "sepnb").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    third = sorted(m for m in imported if m not in sys.stdlib_module_names and m != "sepnb" and m != "__future__")
+    undeclared = {}
+    for module in third:
+        names = {re.sub(r"[-_.]+", "-", d).lower() for d in dists.get(module, [])}
+        if not names & declared:
+            undeclared[module] = sorted(names) or ["(not installed)"]
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"

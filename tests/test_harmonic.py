@@ -1,10 +1,11 @@
-"""Chapter 06's harmonic start: peaks, harmonic combs, fundamentals refined, groups assigned by the priors."""
+"""Chapter 07's harmonic start: peaks, harmonic combs, fundamentals refined, groups assigned by the priors."""
 
 import numpy as np
 import pytest
 import torch
 
-from sepnb import data, harmonic, metrics
+from sepnb.data import toy
+from sepnb.separation import harmonic, metrics
 
 FS = 16_000
 
@@ -22,7 +23,7 @@ def test_harmonic_frequencies_fold_at_nyquist():
 
 
 def test_a_comb_at_the_true_fundamental_reconstructs_an_aliased_square_wave():
-    x = data.waveform("square", 0.1 + 1234.5 * np.arange(2048) / FS)  # naive: aliases above 8 kHz
+    x = toy.waveform("square", 0.1 + 1234.5 * np.arange(2048) / FS)  # naive: aliases above 8 kHz
     parts, res = harmonic.harmonic_fit(x, [1234.5], FS, max_harmonics=64)
     # the comb folds 25 harmonics (up to 2 fs); the square's energy beyond them is 8/pi^2 sum 1/h^2 ~ 1.6 %
     assert np.sum(res**2) / np.sum(x**2) < 0.02
@@ -32,7 +33,7 @@ def test_a_comb_at_the_true_fundamental_reconstructs_an_aliased_square_wave():
 
 
 def test_refine_f0_moves_a_wrong_fundamental_to_the_true_one():
-    x = data.waveform("saw", 300.0 * np.arange(2048) / FS)
+    x = toy.waveform("saw", 300.0 * np.arange(2048) / FS)
     assert abs(harmonic.refine_f0(x, [300.4], 0, 1.0, FS, max_harmonics=16)[0] - 300.0) < 0.05
 
 

@@ -29,12 +29,22 @@ from pathlib import Path
 
 import pytest
 
-from sepnb import book, paths
+from sepnb.book import build
+from sepnb.core import paths
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--no-default-browser-check", "--mute-audio", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--no-default-browser-check",
+    "--mute-audio",
+    "--hide-scrollbars",
     "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
     "--window-size=1200,2000",
 ]
@@ -77,8 +87,9 @@ class DevTools:
         except websocket.WebSocketTimeoutException:
             return None
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float = PAGE_TIMEOUT) -> dict:
+    def send(
+        self, method: str, params: dict | None = None, session: str | None = None, timeout: float = PAGE_TIMEOUT
+    ) -> dict:
         self._next_id += 1
         msg = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -109,7 +120,8 @@ class DevTools:
 def _start_chromium(exe: str, profile_dir: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--remote-debugging-port=0", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     port_file = profile_dir / "DevToolsActivePort"
     deadline = time.monotonic() + 30
@@ -212,8 +224,9 @@ def _visit(cdp: DevTools, session: str, url: str, origin: str) -> dict:
                     break
             else:
                 loaded_at = None
-    probe = cdp.send("Runtime.evaluate", {"expression": PAGE_PROBE, "awaitPromise": True, "returnByValue": True},
-                     session)
+    probe = cdp.send(
+        "Runtime.evaluate", {"expression": PAGE_PROBE, "awaitPromise": True, "returnByValue": True}, session
+    )
     if "exceptionDetails" in probe:
         raise RuntimeError(f"{url}: the page probe failed: {probe['exceptionDetails']}")
     found = probe["result"]["value"]
@@ -274,6 +287,10 @@ def _visit(cdp: DevTools, session: str, url: str, origin: str) -> dict:
 # --------------------------------------------------------------------------- fixtures
 
 
+#: where the module's build put the HTML (set by the ``site`` fixture)
+BUILT: dict = {}
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -284,8 +301,10 @@ def site(tmp_path_factory):
     """Build the book into a temporary folder; open every page; return ``{page: findings}``."""
     exe = _chromium()
     if exe is None:
-        msg = ("Chromium is not installed (looked for /usr/bin/chromium, chromium, chromium-browser): "
-               "run .ci/install-chromium (as root) or `apt-get install chromium`")
+        msg = (
+            "Chromium is not installed (looked for /usr/bin/chromium, chromium, chromium-browser): "
+            "run .ci/install-chromium (as root) or `apt-get install chromium`"
+        )
         if os.environ.get("CI"):
             pytest.fail(msg + "; it is required under CI")
         pytest.skip(msg)
@@ -299,15 +318,22 @@ def site(tmp_path_factory):
             shutil.copytree(p, src / name, ignore=ignore)
         elif p.is_file():
             shutil.copy2(p, src / name)
-    book.copy_static_assets(src)
+    build.copy_static_assets(src)
     out = tmp_path_factory.mktemp("book-html")
     jb = Path(sys.executable).with_name("jupyter-book")
-    run = subprocess.run([str(jb), "build", str(src), "--path-output", str(out), "--warningiserror", "--keep-going"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [str(jb), "build", str(src), "--path-output", str(out), "--warningiserror", "--keep-going"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, f"jupyter-book build failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
     html = out / "_build" / "html"
-    pages = sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html")
-                   if p.relative_to(html).parts[0] not in ("_static", "_sources", "_images"))
+    BUILT["html"] = html
+    pages = sorted(
+        p.relative_to(html).as_posix()
+        for p in html.rglob("*.html")
+        if p.relative_to(html).parts[0] not in ("_static", "_sources", "_images")
+    )
     assert pages, f"no HTML pages in {html}"
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(html)))
@@ -349,9 +375,24 @@ def _report(site: dict, key: str) -> str:
 
 
 def test_every_chapter_has_a_page(site):
-    chapters = [f"book/{stem}.html" for stem in book.chapters()]
+    chapters = [f"book/{stem}.html" for stem in build.chapters()]
     missing = [c for c in chapters if c not in site]
     assert not missing, f"pages missing from the built site: {missing}"
+
+
+def test_api_reference_documents_every_public_name(site):
+    """book/api.md renders the docstrings of every name sepnb exports (autodoc), with signatures."""
+    import sepnb
+
+    text = (BUILT["html"] / "book" / "api.html").read_text()
+    for name in sepnb.__all__:
+        obj = getattr(sepnb, name)
+        if name == "__version__" or isinstance(obj, type(sepnb)):
+            continue
+        assert f'id="sepnb.{name}"' in text, f"the API reference does not document sepnb.{name}"
+    assert "sepnb.RunNotFound" in text and "never trains" in text.replace("\n", " ")
+    for layer in ("core", "data", "priors", "runs", "separation", "analysis", "book"):
+        assert f'id="module-sepnb.{layer}"' in text, f"the API reference has no section for sepnb.{layer}"
 
 
 def test_no_console_errors(site):
@@ -367,7 +408,9 @@ def test_every_image_is_decoded(site):
 
 
 def test_every_audio_has_a_source(site):
-    assert not any(r["badAudio"] for r in site.values()), "audio without a playable source:\n" + _report(site, "badAudio")
+    assert not any(r["badAudio"] for r in site.values()), "audio without a playable source:\n" + _report(
+        site, "badAudio"
+    )
 
 
 def test_equations_are_rendered(site):
@@ -392,5 +435,6 @@ def test_equations_are_rendered(site):
 def test_the_scorecard_fits_its_column(site):
     """The opening page's scorecard (the claims and their verdicts) is read without scrolling sideways."""
     assert any("book/00_intro.html" == page for page in site), "the opening page is missing"
-    assert not any(r["wideScorecards"] for r in site.values()), \
-        "scorecard wider than the text column:\n" + _report(site, "wideScorecards")
+    assert not any(r["wideScorecards"] for r in site.values()), "scorecard wider than the text column:\n" + _report(
+        site, "wideScorecards"
+    )

@@ -1,22 +1,15 @@
-"""Tests for sepnb.models (chapter 02): exactness of the densities, causality,
+"""Tests for sepnb.priors (chapter 02): exactness of the densities, causality,
 invertibility, cached sampling, and that a little training helps.
 
 All on the CPU, seeded, tiny models. Tolerances are stated per test.
 """
 
-
 import pytest
 import torch
 
-from sepnb.data import toy_batch
-from sepnb.models import (
-    FloWaveNet,
-    WaveNet,
-    _ActNorm,
-    mu_law_decode,
-    mu_law_encode,
-    mu_law_log_bin_width,
-)
+from sepnb.data.toy import toy_batch
+from sepnb.priors.flowavenet import FloWaveNet, _ActNorm
+from sepnb.priors.wavenet import WaveNet, mu_law_decode, mu_law_encode, mu_law_log_bin_width
 
 
 # --------------------------------------------------------------------------- helpers
@@ -105,8 +98,9 @@ def test_wavenet_density_integrates_to_one(n_classes, T):
     assert not torch.allclose(lp, lp + log_vol)
 
 
-@pytest.mark.parametrize("kw,temperature", [(dict(n_layers=3, kernel_size=2), 1.0),
-                                            (dict(n_layers=2, n_stacks=2, kernel_size=3), 0.7)])
+@pytest.mark.parametrize(
+    "kw,temperature", [(dict(n_layers=3, kernel_size=2), 1.0), (dict(n_layers=2, n_stacks=2, kernel_size=3), 0.7)]
+)
 def test_wavenet_cached_sampling_matches_naive(kw, temperature):
     torch.manual_seed(3)
     model = WaveNet(channels=8, n_classes=32, **kw).double()
@@ -145,7 +139,7 @@ def test_flow_logdet_matches_bruteforce_jacobian():
 
 
 def test_flow_authors_objective_weights_only_the_logdet():
-    """logdet_weight (the authors' 1/4, chapter 07) changes the loss, never log_prob."""
+    """logdet_weight (the authors' 1/4, chapter 05) changes the loss, never log_prob."""
     kw = dict(n_blocks=3, n_flows=2, n_layers=2, channels=4, split_every=1)
     torch.manual_seed(4)
     ml = randomize(FloWaveNet(**kw).double(), scale=0.3, seed=4).eval()
@@ -212,8 +206,11 @@ def test_flow_sampling_seeded_and_consistent():
     assert a.shape == (2, 16)
     assert torch.equal(a, model.sample(2, 16, seed=3))
     assert not torch.equal(a, model.sample(2, 16, seed=4))
-    assert torch.allclose(model.sample(2, 16, seed=3, temperature=0.0),
-                          model.sample(1, 16, seed=9, temperature=0.0).expand(2, 16), atol=1e-6)
+    assert torch.allclose(
+        model.sample(2, 16, seed=3, temperature=0.0),
+        model.sample(1, 16, seed=9, temperature=0.0).expand(2, 16),
+        atol=1e-6,
+    )
 
 
 def test_actnorm_data_init_and_state_dict():
@@ -276,17 +273,20 @@ def test_flowavenet_training_lowers_heldout_loss():
 
 
 # --------------------------------------------------------------------------- validation
-@pytest.mark.parametrize("cls,kw,match", [
-    (WaveNet, dict(n_layers=0), "n_layers"),
-    (WaveNet, dict(channels=2.5), "channels"),
-    (WaveNet, dict(n_classes=1), "n_classes"),
-    (WaveNet, dict(kernel_size=0), "kernel_size"),
-    (WaveNet, dict(skip_channels=0), "skip_channels"),
-    (FloWaveNet, dict(n_blocks=0), "n_blocks"),
-    (FloWaveNet, dict(n_flows=True), "n_flows"),
-    (FloWaveNet, dict(split_every=0), "split_every"),
-    (FloWaveNet, dict(scale_max=0.0), "scale_max"),
-])
+@pytest.mark.parametrize(
+    "cls,kw,match",
+    [
+        (WaveNet, dict(n_layers=0), "n_layers"),
+        (WaveNet, dict(channels=2.5), "channels"),
+        (WaveNet, dict(n_classes=1), "n_classes"),
+        (WaveNet, dict(kernel_size=0), "kernel_size"),
+        (WaveNet, dict(skip_channels=0), "skip_channels"),
+        (FloWaveNet, dict(n_blocks=0), "n_blocks"),
+        (FloWaveNet, dict(n_flows=True), "n_flows"),
+        (FloWaveNet, dict(split_every=0), "split_every"),
+        (FloWaveNet, dict(scale_max=0.0), "scale_max"),
+    ],
+)
 def test_bad_constructor_args(cls, kw, match):
     with pytest.raises(ValueError, match=match):
         cls(**kw)

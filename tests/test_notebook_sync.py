@@ -6,7 +6,8 @@ import re
 import jupytext
 import pytest
 
-from sepnb import book, paths
+from sepnb.book import build
+from sepnb.core import paths
 
 STEMS = sorted(p.stem for p in paths.NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 
@@ -17,13 +18,13 @@ def test_there_are_chapters():
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_py_and_ipynb_in_sync(stem):
-    diff = book.cell_differences(stem)
+    diff = build.cell_differences(stem)
     assert not diff, f"{stem}: {diff}; run `make notebooks` to re-save the .ipynb from a fresh run"
 
 
 @pytest.mark.parametrize("stem", STEMS)
 def test_chapter_is_listed_in_toc(stem):
-    assert stem in book.chapters()
+    assert stem in build.chapters()
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -49,4 +50,4 @@ def test_book_differs_detects_a_change(tmp_path, monkeypatch):
     text = (paths.NOTEBOOKS / f"{stem}.py").read_text()
     (tmp_path / f"{stem}.py").write_text(text.replace("seed = 0", "seed = 1", 1))
     monkeypatch.setattr(paths, "NOTEBOOKS", tmp_path)
-    assert book.cell_differences(stem)
+    assert build.cell_differences(stem)

@@ -7,7 +7,10 @@ import pytest
 import torch
 from gaussian import Gauss
 
-from sepnb import data, ood, train
+from sepnb.analysis import ood
+from sepnb.data import toy
+from sepnb.runs import catalogue, config, loop
+from sepnb.runs import store as runstore
 
 
 def test_auc_hand_checked_case():
@@ -38,11 +41,21 @@ def test_cross_likelihood_shapes_labels_and_values():
 
 def test_prior_trained_on_one_class_scores_it_above_noise(tmp_path, monkeypatch):
     monkeypatch.setenv("SEPNB_RUNS", str(tmp_path))
-    cfg = train.RunConfig(family="wavenet", source="square", model=dict(n_layers=4, channels=16),
-                          steps=60, batch=4, window=256, n_items=100, eval_every=30, eval_items=4,
-                          ckpt_every=30, lr=3e-3)
-    model, _ = train.get_prior(cfg, progress=False)
-    own = data.ToyWindows("test", window=256, source="square", n_items=8).batch(np.arange(8))
+    cfg = config.RunConfig(
+        family="wavenet",
+        source="square",
+        model=dict(n_layers=4, channels=16),
+        steps=60,
+        batch=4,
+        window=256,
+        n_items=100,
+        eval_every=30,
+        eval_items=4,
+        ckpt_every=30,
+        lr=3e-3,
+    )
+    model, _ = loop.get_prior(cfg, progress=False)
+    own = toy.ToyWindows("test", window=256, source="square", n_items=8).batch(np.arange(8))
     noise = 0.5 * torch.randn(8, 256, generator=torch.Generator().manual_seed(0))
     r = ood.cross_likelihood({"square": model}, {"square": own, "noise": noise.clamp(-1, 1)})
     assert r.mean[0, 0] > r.mean[0, 1] + 1.0
@@ -61,20 +74,20 @@ def test_good_sigma():
 
 
 def test_finetune_config_starts_from_parent():
-    parent = train.prior_config("smoke", "flow", "sine")
-    cfg = train.finetune_config(parent, 0.077, "smoke")
+    parent = catalogue.prior_config("smoke", "flow", "sine")
+    cfg = catalogue.finetune_config(parent, 0.077, "smoke")
     assert cfg.parent == parent and cfg.sigma == 0.077 and cfg.key() != parent.key()
     assert cfg.steps == 10 and cfg.noise_mode == "fixed"
 
 
 def test_toy_priors_covers_every_family_and_source(tmp_path, monkeypatch):
     monkeypatch.setenv("SEPNB_RUNS", str(tmp_path))
-    got = train.toy_priors("smoke", families=("wavenet",), sigma=0.01, progress=False)
-    assert sorted(got) == [("wavenet", s) for s in sorted(data.SOURCES)]
+    got = catalogue.toy_priors("smoke", families=("wavenet",), sigma=0.01, progress=False)
+    assert sorted(got) == [("wavenet", s) for s in sorted(toy.SOURCES)]
     model, history = got[("wavenet", "saw")]
     assert history["step"][-1] == 10  # the smoke profile's fine-tuning steps
-    cfg = train.finetune_config(train.prior_config("smoke", "wavenet", "saw"), 0.01, "smoke")
-    assert (train.run_dir(cfg) / "final.pt").exists() and (train.run_dir(cfg.parent) / "final.pt").exists()
+    cfg = catalogue.finetune_config(catalogue.prior_config("smoke", "wavenet", "saw"), 0.01, "smoke")
+    assert (runstore.run_dir(cfg) / "final.pt").exists() and (runstore.run_dir(cfg.parent) / "final.pt").exists()
 
 
 def test_add_test_noise_one_draw_scaled_and_clipped():
@@ -91,8 +104,10 @@ def test_add_test_noise_one_draw_scaled_and_clipped():
 def test_noise_grid_matches_cell_by_cell_and_analytic_gaussians():
     # priors: N(mu_source, s^2) with s growing with the prior's noise level, like a fine-tuned prior
     mus = {"lo": -0.5, "hi": 0.5}
-    prior_sets = {0.0: {k: Gauss(m, 0.05) for k, m in mus.items()},
-                  0.3: {k: Gauss(m, math.hypot(0.05, 0.3)) for k, m in mus.items()}}
+    prior_sets = {
+        0.0: {k: Gauss(m, 0.05) for k, m in mus.items()},
+        0.3: {k: Gauss(m, math.hypot(0.05, 0.3)) for k, m in mus.items()},
+    }
     windows = torch.stack([torch.full((6, 40), -0.5), torch.full((6, 40), 0.5)], dim=1)  # [n, 2, T]
     grid = ood.noise_grid(prior_sets, windows, ["lo", "hi"], test_sigmas=[0.0, 0.3], seed=1, batch=4, progress=False)
     assert grid.values.shape == (2, 2, 2, 2, 6)
@@ -115,7 +130,7 @@ def test_noise_grid_matches_cell_by_cell_and_analytic_gaussians():
 
 
 def test_auc_bootstrap_draws_match_the_rank_auc_and_resample_items():
-    from sepnb.stats import resample_indices
+    from sepnb.analysis.stats import resample_indices
 
     rng = np.random.default_rng(0)
     values = rng.normal(size=(2, 3, 40))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from sepnb import audio, profiles
+from sepnb.core import profiles
+from sepnb.data import audio
 
 
 def test_three_named_profiles():
@@ -68,7 +69,7 @@ def test_player_does_not_normalise():
 def test_results_file_keeps_other_runs(tmp_path, monkeypatch):
     import json
 
-    from sepnb import paths
+    from sepnb.core import paths
 
     monkeypatch.setenv("SEPNB_RESULTS", str(tmp_path))
     paths.update_results("03_noise", "book/sigma=0.129", {"a": 1})

@@ -1,9 +1,9 @@
-"""The scorecard's decision rules (sepnb.scorecard) and the rules file they read."""
+"""The scorecard's decision rules (sepnb.analysis.scorecard) and the rules file they read."""
 
 import numpy as np
 import pytest
 
-from sepnb import scorecard
+from sepnb.analysis import scorecard
 
 
 def test_verdicts_follow_the_rules_of_the_file_header():
@@ -64,15 +64,26 @@ def test_diagnosis_rule():
 
 
 def _separation_result(n, truth_db, prefers):
-    methods = ["flow: SGLD", "flow: annealed from noise", "flow: annealed from truth", "wavenet: annealed from noise",
-               "wavenet: annealed from truth", "reference: mix as estimate"]
+    methods = [
+        "flow: SGLD",
+        "flow: annealed from noise",
+        "flow: annealed from truth",
+        "wavenet: annealed from noise",
+        "wavenet: annealed from truth",
+        "reference: mix as estimate",
+    ]
     per_mix = {m: {"fixed_order": [[-15.0 + 0.01 * b] * 4 for b in range(n)]} for m in methods}
     for f in ("flow", "wavenet"):
         per_mix[f"{f}: annealed from truth"]["fixed_order"] = [[truth_db + 0.01 * b] * 4 for b in range(n)]
     per_mix["reference: mix as estimate"]["fixed_order"] = [[-5.0] * 4 for _ in range(n)]
     checks = [{"family": f, "mix": b, "target prefers truth": prefers} for f in ("flow", "wavenet") for b in range(n)]
-    return {"n_mixes": n, "profile": "book", "methods": methods, "si_sdr_per_mix": per_mix,
-            "posterior_check": {"per_mix": checks}}
+    return {
+        "n_mixes": n,
+        "profile": "book",
+        "methods": methods,
+        "si_sdr_per_mix": per_mix,
+        "posterior_check": {"per_mix": checks},
+    }
 
 
 def test_separation_rows_from_per_mix_numbers():
@@ -91,7 +102,7 @@ def _glued(chapter: str) -> dict:
     """The text of every value glued in the executed chapter ``book/<chapter>.ipynb``."""
     import nbformat
 
-    from sepnb import paths
+    from sepnb.core import paths
 
     nb = nbformat.read(paths.BOOK / f"{chapter}.ipynb", as_version=4)
     glued = {}
@@ -103,41 +114,44 @@ def _glued(chapter: str) -> dict:
     return glued
 
 
-def test_chapter_06_verdicts_follow_from_the_rules_and_its_results():
-    """Recompute chapter 06's rows from book/results/06_priors_that_separate.json; the results file and the
+def test_chapter_07_verdicts_follow_from_the_rules_and_its_results():
+    """Recompute chapter 07's rows from book/results/07_priors_that_separate.json; the results file and the
     executed chapter must state the same verdicts."""
     import json
 
-    from sepnb import paths
+    from sepnb.core import paths
 
-    entry = json.loads((paths.RESULTS / "06_priors_that_separate.json").read_text())["runs"].get("book/seed=0")
+    entry = json.loads((paths.RESULTS / "07_priors_that_separate.json").read_text())["runs"].get("book/seed=0")
     if entry is None or "scorecard" not in entry:
-        pytest.fail("book/results/06_priors_that_separate.json has no book-profile entry; run make book")
+        pytest.fail("book/results/07_priors_that_separate.json has no book-profile entry; run make book")
     card = scorecard.beyond_rows(entry)
     assert card == entry["scorecard"], "the stored verdicts differ from the rules applied to the stored numbers"
     assert len(entry["si_sdr_per_mix"]["denoiser: harmonic grouping + constrained Langevin"]["fixed_order"]) >= 32
-    glued = _glued("06_priors_that_separate")
-    short = {"denoiser: constrained Langevin from noise": "cl_from_noise", "denoiser: harmonic grouping":
-             "harmonic_grouping", "denoiser: harmonic grouping + constrained Langevin": "harmonic_grouping_cl"}
+    glued = _glued("07_priors_that_separate")
+    short = {
+        "denoiser: constrained Langevin from noise": "cl_from_noise",
+        "denoiser: harmonic grouping": "harmonic_grouping",
+        "denoiser: harmonic grouping + constrained Langevin": "harmonic_grouping_cl",
+    }
     for name, v in card["added_toy_separation_success"].items():
         assert glued[f"verdict_{short[name]}"] == v["verdict"], name
     assert glued["verdict_holds_truth"] == card["added_sampler_holds_truth"]["denoiser"]["verdict"]
 
 
 def test_the_books_separation_verdicts_follow_from_the_rules_and_its_results():
-    """Recompute chapter 05's scorecard rows from book/results/05_separation.json and compare them with
+    """Recompute chapter 06's scorecard rows from book/results/06_separation.json and compare them with
     the verdicts the results file and the executed chapter state."""
     import json
 
-    from sepnb import paths
+    from sepnb.core import paths
 
-    results = json.loads((paths.RESULTS / "05_separation.json").read_text())["runs"]
+    results = json.loads((paths.RESULTS / "06_separation.json").read_text())["runs"]
     entry = results.get("book/seed=0")
     if entry is None or "scorecard" not in entry:
-        pytest.fail("book/results/05_separation.json has no book-profile entry with a scorecard; run make book")
+        pytest.fail("book/results/06_separation.json has no book-profile entry with a scorecard; run make book")
     card = scorecard.separation_rows(entry)
     assert card == entry["scorecard"], "the stored verdicts differ from the rules applied to the stored numbers"
-    glued = _glued("05_separation")
+    glued = _glued("06_separation")
     for f in ("flow", "wavenet"):
         assert glued[f"diagnosis_{f}"] == card["diagnosis"][f]
         assert glued[f"verdict_holds_{f}"] == card["added_sampler_holds_truth"][f]["verdict"]
@@ -152,18 +166,26 @@ def test_the_opening_page_scorecard_follows_from_the_rules_and_the_results():
 
     import nbformat
 
-    from sepnb import paths
+    from sepnb.core import paths
 
     card = scorecard.compute(paths.RESULTS, profile="book")
     stored = json.loads((paths.RESULTS / "scorecard.json").read_text())["runs"]["book/seed=0"]["rows"]
-    assert [(e["id"], e["family"], e["config"], e["verdict"]) for e in card] == \
-        [(e["id"], e["family"], e["config"], e["verdict"]) for e in stored], "run make book: the stored scorecard is stale"
+    assert [(e["id"], e["family"], e["config"], e["verdict"]) for e in card] == [
+        (e["id"], e["family"], e["config"], e["verdict"]) for e in stored
+    ], "run make book: the stored scorecard is stale"
     nb = nbformat.read(paths.BOOK / "00_intro.ipynb", as_version=4)
-    tables = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if "text/html" in o.get("data", {}) and "scorecard" in o["data"]["text/html"]]
+    tables = [
+        o["data"]["text/html"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "text/html" in o.get("data", {}) and "scorecard" in o["data"]["text/html"]
+    ]
     assert len(tables) == 1, "the opening page has no scorecard table"
     shown = [cell.split("</b>")[0] for cell in tables[0].split("<td><b>")[1:]]
-    assert shown == [e["verdict"] for e in card], "the opening page's verdicts differ from the rules applied to the results"
+    assert shown == [e["verdict"] for e in card], (
+        "the opening page's verdicts differ from the rules applied to the results"
+    )
     assert {e["verdict"] for e in card} <= set(scorecard.VERDICTS)
 
 
@@ -177,12 +199,16 @@ def _cross(rng, separation, n):
 
 
 def test_variant_rows_from_synthetic_numbers():
-    """Chapter 07's rows: clear cases of each rule, and the change rule against our noise scheme."""
+    """Chapter 05's rows: clear cases of each rule, and the change rule against our noise scheme."""
     rng = np.random.default_rng(0)
-    r07 = {"authors_objective": {"latent_own_per_item": (2 + 0.1 * rng.normal(size=(4, 64))).tolist()},
-           "authors_noise": {"ours_diag_per_item": [_cross(rng, 0, 32) for _ in range(5)],
-                             "authors_diag_per_item": [_cross(rng, 6, 32) for _ in range(5)]},
-           "budget": {"factor": 4, "fig3_1x_per_item": _cross(rng, 0, 64), "fig3_4x_per_item": _cross(rng, 6, 64)}}
+    r07 = {
+        "authors_objective": {"latent_own_per_item": (2 + 0.1 * rng.normal(size=(4, 64))).tolist()},
+        "authors_noise": {
+            "ours_diag_per_item": [_cross(rng, 0, 32) for _ in range(5)],
+            "authors_diag_per_item": [_cross(rng, 6, 32) for _ in range(5)],
+        },
+        "budget": {"factor": 4, "fig3_1x_per_item": _cross(rng, 0, 64), "fig3_4x_per_item": _cross(rng, 6, 64)},
+    }
     rows = {e["id"]: e for e in scorecard.variant_rows(r07, "book")}
     assert rows["added_authors_objective_metric"]["verdict"] == "holds"  # 2 nats/sample, well above 0
     noise = rows["added_authors_noise_scheme"]
@@ -202,15 +228,15 @@ def test_variant_rows_from_synthetic_numbers():
     assert rows["added_training_budget"]["verdict"] == "does not hold" and rows["added_training_budget"]["value"] == 0
 
 
-def test_chapter_07_verdicts_follow_from_the_rules_and_its_results():
-    """Recompute chapter 07's rows from book/results/07_variants.json; the executed chapter states the same."""
+def test_chapter_05_verdicts_follow_from_the_rules_and_its_results():
+    """Recompute chapter 05's rows from book/results/05_variants.json; the executed chapter states the same."""
     import json
 
-    from sepnb import paths
+    from sepnb.core import paths
 
-    entry = json.loads((paths.RESULTS / "07_variants.json").read_text())["runs"].get("book/seed=0")
+    entry = json.loads((paths.RESULTS / "05_variants.json").read_text())["runs"].get("book/seed=0")
     if entry is None:
-        pytest.fail("book/results/07_variants.json has no book-profile entry; run make book")
-    glued = _glued("07_variants")
+        pytest.fail("book/results/05_variants.json has no book-profile entry; run make book")
+    glued = _glued("05_variants")
     for e in scorecard.variant_rows(entry, "book"):
         assert glued[f"verdict_{e['id']}"] == e["verdict"], e["id"]

@@ -1,4 +1,4 @@
-"""Langevin separation (chapter 05): a case with a known posterior, the schedule, guards, models."""
+"""Langevin separation (chapter 06): a case with a known posterior, the schedule, guards, models."""
 
 import math
 
@@ -7,7 +7,8 @@ import pytest
 import torch
 from gaussian import Gauss
 
-from sepnb import models, separation
+from sepnb.priors import flowavenet, wavenet
+from sepnb.separation import langevin
 
 
 def gaussian_posterior(mu, s, alphas, gamma, m):
@@ -23,8 +24,18 @@ def test_sgld_reproduces_the_analytic_gaussian_posterior():
     priors = [Gauss(u, v) for u, v in zip(mu, s)]
     mix = torch.full((2, 1500), m, dtype=torch.float64)  # every time sample is an independent chain
     priors = [p.double() for p in priors]
-    out, trace = separation.separate(mix, priors, alphas=alphas, sigmas=[1.0], steps_per_sigma=1200,
-                                     delta=2e-3, gamma=gamma, seed=3, progress=False, return_trace=True)
+    out, trace = langevin.separate(
+        mix,
+        priors,
+        alphas=alphas,
+        sigmas=[1.0],
+        steps_per_sigma=1200,
+        delta=2e-3,
+        gamma=gamma,
+        seed=3,
+        progress=False,
+        return_trace=True,
+    )
     mean, cov = gaussian_posterior(mu, s, alphas, gamma, m)
     samples = out.permute(0, 2, 1).reshape(-1, 3).numpy()  # one draw per chain after 1200 steps
     # mean: standard error ~ sqrt(var / 3000) < 0.006; discretisation bias of ULA is O(eta)
@@ -40,25 +51,25 @@ def test_same_seed_same_result_and_other_seed_differs():
     priors = [Gauss(0.1, 0.3), Gauss(-0.1, 0.3)]
     mix = torch.zeros(3, 64)
     kw = dict(sigmas=[0.5, 0.1], steps_per_sigma=5, delta=1e-3, progress=False)
-    a = separation.separate(mix, priors, seed=1, **kw)
+    a = langevin.separate(mix, priors, seed=1, **kw)
     assert a.shape == (3, 2, 64)
-    assert torch.equal(a, separation.separate(mix, priors, seed=1, **kw))
-    assert not torch.equal(a, separation.separate(mix, priors, seed=2, **kw))
-    assert separation.separate(mix[0], priors, seed=1, **kw).shape == (2, 64)
+    assert torch.equal(a, langevin.separate(mix, priors, seed=1, **kw))
+    assert not torch.equal(a, langevin.separate(mix, priors, seed=2, **kw))
+    assert langevin.separate(mix[0], priors, seed=1, **kw).shape == (2, 64)
 
 
 def test_annealed_schedule_matches_its_formula():
-    sig = separation.annealed_sigmas(1.0, 0.01, 10)
+    sig = langevin.annealed_sigmas(1.0, 0.01, 10)
     assert len(sig) == 10 and sig[0] == pytest.approx(1.0) and sig[-1] == pytest.approx(0.01)
     np.testing.assert_allclose(sig[1:] / sig[:-1], (0.01 / 1.0) ** (1 / 9))
-    eta = separation.step_sizes(sig, delta=3e-5)
+    eta = langevin.step_sizes(sig, delta=3e-5)
     np.testing.assert_allclose(eta, 3e-5 * sig**2 / 0.01**2)
     assert eta[-1] == pytest.approx(3e-5) and eta[0] == pytest.approx(0.3)
-    assert list(separation.annealed_sigmas(1.0, 0.05, 1)) == [0.05]
+    assert list(langevin.annealed_sigmas(1.0, 0.05, 1)) == [0.05]
     with pytest.raises(ValueError, match="below"):
-        separation.annealed_sigmas(0.01, 1.0, 3)
+        langevin.annealed_sigmas(0.01, 1.0, 3)
     with pytest.raises(ValueError, match="positive"):
-        separation.step_sizes([0.1, 0.0])
+        langevin.step_sizes([0.1, 0.0])
 
 
 def test_gamma_ties_to_sigma_per_level():
@@ -68,8 +79,17 @@ def test_gamma_ties_to_sigma_per_level():
             return 0.0 * x.sum(1)
 
     mix = torch.ones(1, 4000)
-    out, tr = separation.separate(mix, [Flat(), Flat()], sigmas=[0.2, 0.1], steps_per_sigma=200, delta=1e-3,
-                                  init="mix", seed=0, progress=False, return_trace=True)
+    out, tr = langevin.separate(
+        mix,
+        [Flat(), Flat()],
+        sigmas=[0.2, 0.1],
+        steps_per_sigma=200,
+        delta=1e-3,
+        init="mix",
+        seed=0,
+        progress=False,
+        return_trace=True,
+    )
     assert tr.sigma[0] == 0.2 and tr.sigma[-1] == 0.1
     # stationary residual variance of the mix direction is about gamma^2 * sum(a^2) / ... > 0 and small
     assert 0 < tr.mix_error[-1, 0] < 0.05
@@ -80,9 +100,8 @@ def test_divergence_is_a_clear_error_with_step_and_level():
         def log_prob(self, x):
             return (1e30 * x**4).sum(1)
 
-    with pytest.raises(separation.LangevinDiverged, match=r"step \d+ of 6 .*sigma=0.1"):
-        separation.separate(torch.zeros(1, 16), [Explode()], sigmas=[0.1], steps_per_sigma=6, delta=1e-2,
-                            progress=False)
+    with pytest.raises(langevin.LangevinDiverged, match=r"step \d+ of 6 .*sigma=0.1"):
+        langevin.separate(torch.zeros(1, 16), [Explode()], sigmas=[0.1], steps_per_sigma=6, delta=1e-2, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -100,26 +119,26 @@ def test_bad_arguments_are_clear_errors(kw, match):
     args = dict(mix=torch.zeros(1, 8), priors=[Gauss(0, 1), Gauss(0, 1)], progress=False)
     args.update(kw)
     with pytest.raises(ValueError, match=match):
-        separation.separate(**args)
+        langevin.separate(**args)
 
 
 def test_noise_conditioned_prior_picks_the_nearest_level():
-    p = separation.NoiseConditionedPrior({0: Gauss(0, 0.1), 0.01: Gauss(0, 0.2), 0.129: Gauss(0, 0.3)})
+    p = langevin.NoiseConditionedPrior({0: Gauss(0, 0.1), 0.01: Gauss(0, 0.2), 0.129: Gauss(0, 0.3)})
     assert p.level(None) == 0 and p.level(0.012) == 0.01 and p.level(0.1) == 0.129
     with pytest.raises(KeyError, match="near"):
         p.level(0.5)
     x = torch.zeros(1, 10)
     assert p.log_prob(x, sigma=0.129).item() == pytest.approx(Gauss(0, 0.3).log_prob(x).item())
     # separate() passes the level to such priors
-    out = separation.separate(torch.zeros(1, 8), [p, p], sigmas=[0.129, 0.01], steps_per_sigma=2, progress=False)
+    out = langevin.separate(torch.zeros(1, 8), [p, p], sigmas=[0.129, 0.01], steps_per_sigma=2, progress=False)
     assert out.shape == (1, 2, 8)
 
 
 def test_wavenet_smooth_log_prob_matches_exact_at_bin_centres_and_has_gradients():
     torch.manual_seed(0)
-    net = models.WaveNet(n_layers=3, channels=8)
+    net = wavenet.WaveNet(n_layers=3, channels=8)
     c = torch.randint(0, 256, (2, 50))
-    x = models.mu_law_decode(c)  # bin centres
+    x = wavenet.mu_law_decode(c)  # bin centres
     torch.testing.assert_close(net.smooth_log_prob(x), net.log_prob(x), rtol=1e-4, atol=1e-3)
     xr = (0.3 * torch.randn(2, 50)).clamp(-1, 1).requires_grad_(True)
     (g,) = torch.autograd.grad(net.smooth_log_prob(xr).sum(), xr)
@@ -129,18 +148,19 @@ def test_wavenet_smooth_log_prob_matches_exact_at_bin_centres_and_has_gradients(
 
 def test_separate_runs_with_both_model_families_and_leaves_them_as_they_were():
     torch.manual_seed(0)
-    flow = models.FloWaveNet(n_blocks=2, n_flows=2, n_layers=2, channels=8)
-    net = models.WaveNet(n_layers=3, channels=8)
+    flow = flowavenet.FloWaveNet(n_blocks=2, n_flows=2, n_layers=2, channels=8)
+    net = wavenet.WaveNet(n_layers=3, channels=8)
     flow.log_prob(0.1 * torch.randn(2, 64))  # data-dependent init
     flow.train()
-    out, tr = separation.separate(0.1 * torch.randn(2, 64), [flow, net], sigmas=[0.1], steps_per_sigma=3,
-                                  progress=False, return_trace=True)
+    out, tr = langevin.separate(
+        0.1 * torch.randn(2, 64), [flow, net], sigmas=[0.1], steps_per_sigma=3, progress=False, return_trace=True
+    )
     assert out.shape == (2, 2, 64) and np.isfinite(tr.log_prior).all()
     assert flow.training and all(p.requires_grad for p in flow.parameters())
 
 
 def test_si_sdr_against_a_hand_computed_case():
-    from sepnb import metrics
+    from sepnb.separation import metrics
 
     t = torch.arange(1000, dtype=torch.float64)
     r = torch.sin(0.05 * t)
@@ -151,7 +171,9 @@ def test_si_sdr_against_a_hand_computed_case():
     got = metrics.si_sdr(ref, est)
     alpha = (est[0, 0] @ r) / (r @ r)
     by_hand = 10 * math.log10((alpha * r).pow(2).sum() / (est[0, 0] - alpha * r).pow(2).sum())
-    assert got[0, 0].item() == pytest.approx(by_hand) and got[0, 0].item() == pytest.approx(10 * math.log10(900), abs=0.05)
+    assert got[0, 0].item() == pytest.approx(by_hand) and got[0, 0].item() == pytest.approx(
+        10 * math.log10(900), abs=0.05
+    )
     assert got[0, 1].item() > 100  # perfect estimate
     # swapped estimates: low in the given order, recovered by the best permutation
     swapped = est.flip(1)
@@ -168,15 +190,16 @@ def test_clip_projects_every_iterate():
         def log_prob(self, x):
             return -((x - 5.0) ** 2).sum(1)
 
-    out = separation.separate(torch.zeros(2, 32), [Push(), Push()], sigmas=[0.5], steps_per_sigma=50, delta=1e-2,
-                              clip=(-1, 1), progress=False)
+    out = langevin.separate(
+        torch.zeros(2, 32), [Push(), Push()], sigmas=[0.5], steps_per_sigma=50, delta=1e-2, clip=(-1, 1), progress=False
+    )
     assert out.abs().max() <= 1.0 and (out > 0.9).float().mean() > 0.5
     with pytest.raises(ValueError, match="clip"):
-        separation.separate(torch.zeros(1, 8), [Push()], clip=(1, -1), progress=False)
+        langevin.separate(torch.zeros(1, 8), [Push()], clip=(1, -1), progress=False)
 
 
 def test_bss_eval_in_the_given_order_and_short_signals():
-    from sepnb import metrics
+    from sepnb.separation import metrics
 
     g = torch.Generator().manual_seed(0)
     ref = torch.randn(2, 3, 200, generator=g, dtype=torch.float64)
@@ -186,36 +209,36 @@ def test_bss_eval_in_the_given_order_and_short_signals():
     assert (metrics.bss_eval(ref, est.flip(1))["sdr"][:, [0, 2]] < 0).all()
 
 
-# ----------------------------------------------------------------- chapter 05's diagnosis (issue 12)
+# ----------------------------------------------------------------- chapter 06's diagnosis (issue 12)
 def test_start_from_truth_is_the_same_sampler_with_another_start():
     """init=<sources> runs the very code of init='noise': with a zero start the two are identical."""
     priors = [Gauss(0.1, 0.3), Gauss(-0.1, 0.3)]
     mix = 0.1 * torch.randn(3, 64, generator=torch.Generator().manual_seed(0))
     kw = dict(sigmas=[0.5, 0.1], steps_per_sigma=4, delta=1e-3, progress=False, seed=5)
-    from_noise = separation.separate(mix, priors, **kw)
-    from_zero = separation.separate(mix, priors, init=torch.zeros(3, 2, 64), **kw)
+    from_noise = langevin.separate(mix, priors, **kw)
+    from_zero = langevin.separate(mix, priors, init=torch.zeros(3, 2, 64), **kw)
     assert torch.equal(from_noise, from_zero)  # start = given sources + sigma_1 * the same noise draw
     truth = torch.randn(3, 2, 64, generator=torch.Generator().manual_seed(1))
-    held = separation.separate(mix, priors, init=truth, **{**kw, "sigmas": [1e-3], "delta": 1e-9})
+    held = langevin.separate(mix, priors, init=truth, **{**kw, "sigmas": [1e-3], "delta": 1e-9})
     assert (held - truth).abs().max() < 0.01  # tiny steps: the start survives
     with pytest.raises(ValueError, match="init sources"):
-        separation.separate(mix, priors, init=torch.zeros(3, 3, 64), progress=False)
+        langevin.separate(mix, priors, init=torch.zeros(3, 3, 64), progress=False)
 
 
 def test_trace_keeps_the_iterate_at_the_end_of_every_level_and_chunks_change_nothing():
     priors = [Gauss(0.1, 0.3), Gauss(-0.1, 0.3)]
     mix = 0.1 * torch.randn(5, 32, generator=torch.Generator().manual_seed(0))
     kw = dict(sigmas=[0.5, 0.2, 0.1], steps_per_sigma=3, delta=1e-3, progress=False, seed=2, return_trace=True)
-    out, tr = separation.separate(mix, priors, **kw)
+    out, tr = langevin.separate(mix, priors, **kw)
     assert tr.levels.shape == (3, 5, 2, 32) and torch.equal(tr.levels[-1], out)
-    out2, tr2 = separation.separate(mix, priors, chunk=2, **kw)  # scored 2 mixes at a time: same result
+    out2, tr2 = langevin.separate(mix, priors, chunk=2, **kw)  # scored 2 mixes at a time: same result
     torch.testing.assert_close(out2, out, rtol=0, atol=1e-6)
-    one, tr1 = separation.separate(mix[0], priors, **kw)
+    one, tr1 = langevin.separate(mix[0], priors, **kw)
     assert tr1.levels.shape == (3, 2, 32)
 
 
 def test_oracle_masks_against_hand_computed_cases():
-    from sepnb.oracle import oracle_mask
+    from sepnb.separation.oracle import oracle_mask
 
     t = torch.arange(4096, dtype=torch.float64)
     # two sinusoids on exact STFT bins far apart: each bin belongs to one source, so both masks are
@@ -224,7 +247,8 @@ def test_oracle_masks_against_hand_computed_cases():
     for kind in ("irm", "wiener"):
         est = oracle_mask(s, kind=kind)
         assert est.shape == s.shape
-        from sepnb import metrics
+        from sepnb.separation import metrics
+
         assert (metrics.si_sdr(s, est) > 30).all()
         # the masks sum to one per bin: the estimates remix to the mix
         torch.testing.assert_close(est.mean(1), s.mean(1), rtol=0, atol=1e-9)
@@ -246,7 +270,7 @@ def test_oracle_masks_against_hand_computed_cases():
 
 
 def test_fixed_order_and_best_permutation_agree_when_the_order_is_right():
-    from sepnb import metrics
+    from sepnb.separation import metrics
 
     g = torch.Generator().manual_seed(0)
     ref = torch.randn(4, 3, 500, generator=g, dtype=torch.float64)
@@ -257,7 +281,7 @@ def test_fixed_order_and_best_permutation_agree_when_the_order_is_right():
 
 
 def test_cluster_bootstrap_interval():
-    from sepnb.stats import cluster_bootstrap
+    from sepnb.analysis.stats import cluster_bootstrap
 
     rng = np.random.default_rng(0)
     v = rng.normal(2.0, 1.0, size=(400, 4))  # 400 clusters of 4 correlated... values

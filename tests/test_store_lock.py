@@ -10,13 +10,14 @@ import time
 
 import pytest
 
-from sepnb import lock, train
+from sepnb.runs import lock, loop
+from sepnb.runs import store as runstore
 from tests.test_train import tiny_config
 
 
 @pytest.fixture(autouse=True)
 def _messages_on_stderr(monkeypatch):
-    # lock messages go to the terminal (sepnb.progress); here to sys.stderr, where capsys reads them
+    # lock messages go to the terminal (sepnb.core.progress); here to sys.stderr, where capsys reads them
     monkeypatch.setenv("SEPNB_PROGRESS", "notebook")
 
 
@@ -60,43 +61,43 @@ def test_lock_released_when_training_fails(store, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("crash inside training")
 
-    monkeypatch.setattr(train, "_train_locked", boom)
+    monkeypatch.setattr(loop, "_train_locked", boom)
     with pytest.raises(RuntimeError, match="crash inside training"):
-        train.get_prior(cfg, progress=False)
-    assert not (train.run_dir(cfg) / lock.LOCK_NAME).exists()
+        loop.get_prior(cfg, progress=False)
+    assert not (runstore.run_dir(cfg) / lock.LOCK_NAME).exists()
 
 
 def test_stale_lock_of_this_host_is_taken_over(store, capsys):
     cfg = tiny_config(steps=4)
     pid = dead_pid()
-    write_lock(train.run_dir(cfg), socket.gethostname(), pid)
-    assert train.run_status(cfg)[0] == "locked" and "stale" in train.run_status(cfg)[1]
-    train.get_prior(cfg, progress=False)
+    write_lock(runstore.run_dir(cfg), socket.gethostname(), pid)
+    assert runstore.run_status(cfg)[0] == "locked" and "stale" in runstore.run_status(cfg)[1]
+    loop.get_prior(cfg, progress=False)
     err = capsys.readouterr().err
     assert "taking over the stale lock" in err and f"pid {pid}" in err
-    assert (train.run_dir(cfg) / "final.pt").exists() and not (train.run_dir(cfg) / lock.LOCK_NAME).exists()
-    assert train.run_status(cfg) == ("done", "")
+    assert (runstore.run_dir(cfg) / "final.pt").exists() and not (runstore.run_dir(cfg) / lock.LOCK_NAME).exists()
+    assert runstore.run_status(cfg) == ("done", "")
 
 
 def test_lock_of_another_host_is_waited_for_then_broken_on_request(store, capsys):
     cfg = tiny_config(steps=4)
-    write_lock(train.run_dir(cfg), "some-other-machine", 12345)
+    write_lock(runstore.run_dir(cfg), "some-other-machine", 12345)
     with pytest.raises(lock.LockTimeout, match="some-other-machine"):
-        train.get_prior(cfg, progress=False, lock_timeout=0.2)
+        loop.get_prior(cfg, progress=False, lock_timeout=0.2)
     assert "on another machine" in capsys.readouterr().err
-    assert not (train.run_dir(cfg) / "final.pt").exists()
-    train.get_prior(cfg, progress=False, break_lock=True)
+    assert not (runstore.run_dir(cfg) / "final.pt").exists()
+    loop.get_prior(cfg, progress=False, break_lock=True)
     assert "breaking the lock" in capsys.readouterr().err
-    assert (train.run_dir(cfg) / "final.pt").exists() and not (train.run_dir(cfg) / lock.LOCK_NAME).exists()
+    assert (runstore.run_dir(cfg) / "final.pt").exists() and not (runstore.run_dir(cfg) / lock.LOCK_NAME).exists()
 
 
 def test_waiter_loads_what_the_holder_finished(store, capsys):
     """A waiting process trains nothing: once the lock is gone it loads the finished run."""
     cfg = tiny_config(steps=4)
-    folder = train.run_dir(cfg)
+    folder = runstore.run_dir(cfg)
     write_lock(folder, "some-other-machine", 1)
     calls = []
-    real = train._train_locked
+    real = loop._train_locked
 
     def counting(*a, **k):
         calls.append(1)
@@ -110,10 +111,10 @@ def test_waiter_loads_what_the_holder_finished(store, capsys):
     t = threading.Thread(target=finish_elsewhere)
     t.start()
     try:
-        train._train_locked = counting
-        model, history = train.get_prior(cfg, progress=False)
+        loop._train_locked = counting
+        model, history = loop.get_prior(cfg, progress=False)
     finally:
-        train._train_locked = real
+        loop._train_locked = real
         t.join()
     assert calls == [] and history["step"][-1] == 4
     assert "is being trained by host some-other-machine" in capsys.readouterr().err

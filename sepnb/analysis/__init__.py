@@ -1,0 +1,13 @@
+"""Analysis, the fifth layer: what the chapters conclude from runs and separations.
+
+* :mod:`~sepnb.analysis.ood`: cross-likelihoods, AUCs, the noise grid (chapters 04-05);
+* :mod:`~sepnb.analysis.stats`: cluster-bootstrap intervals;
+* :mod:`~sepnb.analysis.scorecard`: the verdicts, by the rules of ``book/scorecard.yaml``;
+* :mod:`~sepnb.analysis.control`: the device control of chapter 05 (``python -m sepnb.analysis.control``).
+
+The modules are the public names here (``from sepnb.analysis import ood, scorecard, stats``).
+"""
+
+from sepnb.analysis import control, ood, scorecard, stats
+
+__all__ = ["control", "ood", "scorecard", "stats"]

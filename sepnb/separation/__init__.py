@@ -1,0 +1,25 @@
+"""Separation, the fourth layer: from a mix and one prior per source to the sources.
+
+* :mod:`~sepnb.separation.langevin`: :func:`separate`, SGLD and annealed Langevin dynamics (chapter 06);
+* :mod:`~sepnb.separation.constrained`: :func:`constrained_langevin`, the mix kept exact (chapter 07);
+* :mod:`~sepnb.separation.harmonic`: :func:`harmonic_start`, a start from harmonic grouping (chapter 07);
+* references that bound the problem, not the paper's method: :func:`oracle_mask`
+  (:mod:`~sepnb.separation.oracle`) and the supervised :class:`ConvTasNetSeparator`
+  (:mod:`~sepnb.separation.convtasnet`);
+* :mod:`~sepnb.separation.metrics`: SI-SDR and BSS Eval.
+"""
+
+from sepnb.separation.constrained import *  # noqa: F403
+from sepnb.separation.constrained import __all__ as _constrained
+from sepnb.separation.convtasnet import *  # noqa: F403
+from sepnb.separation.convtasnet import __all__ as _convtasnet
+from sepnb.separation.harmonic import *  # noqa: F403
+from sepnb.separation.harmonic import __all__ as _harmonic
+from sepnb.separation.langevin import *  # noqa: F403
+from sepnb.separation.langevin import __all__ as _langevin
+from sepnb.separation.metrics import *  # noqa: F403
+from sepnb.separation.metrics import __all__ as _metrics
+from sepnb.separation.oracle import *  # noqa: F403
+from sepnb.separation.oracle import __all__ as _oracle
+
+__all__ = [*_langevin, *_constrained, *_harmonic, *_oracle, *_convtasnet, *_metrics]
