@@ -43,8 +43,13 @@ examples:
 
 Several processes (or machines sharing a file system) may use one run store: a run being
 trained is locked (lock.json in its folder); another process asking for it waits and then
-loads it. A lock left by a killed process on this machine is taken over with a message; one
-of another machine is waited for (--break-lock takes it over if you know that process is gone).
+loads it. The holder refreshes the lock's heartbeat every 30 s; a lock whose heartbeat is over
+120 s old (its machine died) or whose process on this machine is gone is taken over with a
+message (--break-lock takes any lock over, if you know its process is gone).
+
+SIGTERM or Ctrl-C stops training cleanly: every worker checkpoints, releases its lock and
+stops; the command exits with 143 or 130 naming the runs it interrupted; the same command
+resumes them. A second signal stops at once (the last checkpoint is intact).
 """
 
 
@@ -271,7 +276,7 @@ def _list(args) -> int:
 
 
 def _train_all(args, parser) -> int:
-    from sepnb.runs import catalogue, devices, schedule
+    from sepnb.runs import catalogue, devices, schedule, stopping
 
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
@@ -283,11 +288,19 @@ def _train_all(args, parser) -> int:
     except schedule.ScheduleError as err:
         print(f"sepnb: {err}", file=sys.stderr)
         return 1
+    except schedule.ScheduleInterrupted as err:
+        print(f"sepnb: {err}\n  {_resume_command()}", file=sys.stderr)
+        return stopping.exit_status(err.signum)
     return 0
 
 
+def _resume_command() -> str:
+    """The command line this process was started with: what resumes an interrupted run."""
+    return shlex.join(["sepnb", *_ARGV]) if _ARGV else "the same command"
+
+
 def _train(args, parser) -> int:
-    from sepnb.runs import config, ddp, loop, store
+    from sepnb.runs import config, ddp, loop, stopping, store
     from sepnb.runs.lock import LockTimeout
 
     if args.jobs is not None and not args.all:
@@ -321,6 +334,10 @@ def _train(args, parser) -> int:
         except LockTimeout as err:
             print(f"sepnb: {err}", file=sys.stderr)
             return 3
+        except stopping.TrainingInterrupted as err:
+            if ddp.is_main():
+                print(f"sepnb: {err}\n  resume with: {_resume_command()}", file=sys.stderr, flush=True)
+            return stopping.exit_status(err.signum)
         if ddp.is_main():
             unit = config.loss_unit(cfg)
             if history.get("eval"):
@@ -340,8 +357,12 @@ def _train(args, parser) -> int:
         ddp.shutdown()
 
 
+_ARGV: list[str] = []  # this invocation's arguments (what resumes it)
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _ARGV[:] = argv
     if argv and argv[0] == "bench":
         from sepnb import bench
 

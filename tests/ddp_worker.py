@@ -15,7 +15,7 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-from sepnb.runs import ddp, loop
+from sepnb.runs import ddp, loop, stopping
 from tests.test_train import tiny_config  # noqa: E402
 
 spec = json.loads(sys.argv[1])
@@ -25,7 +25,11 @@ if spec.get("pid_dir"):  # so that the test can kill every rank (torchrun starts
         f.write(str(os.getpid()))
 try:
     for kw in spec["configs"]:
-        loop.train(tiny_config(**kw), progress=False, stop_after=spec.get("stop_after"))
+        try:
+            loop.train(tiny_config(**kw), progress=False, stop_after=spec.get("stop_after"))
+        except stopping.TrainingInterrupted as err:  # SIGTERM from torchrun: checkpointed, lock released
+            print(f"rank {ddp.rank()}: {err}", flush=True)
+            sys.exit(stopping.exit_status(err.signum))
     print(f"rank {ddp.rank()} of {ddp.world_size()} done", flush=True)
 finally:
     ddp.shutdown()

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -202,3 +203,49 @@ def test_bf16_run_on_cuda_records_its_precision(store):
     state = torch.load(runstore.run_dir(cfg) / "final.pt", weights_only=True)
     assert state["meta"]["sessions"][-1]["precision"] == "bf16-autocast"
     assert state["meta"]["sessions"][-1]["device"] == "cuda"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone for every purpose here
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigterm_stops_a_two_process_run_which_resumes_to_the_uninterrupted_result(store, tmp_path):
+    """torchrun passes SIGTERM to both ranks; they agree on a step, rank 0 checkpoints and releases the lock,
+    every process exits; the same command resumes to the weights of an uninterrupted 2-process run (issue 25)."""
+    kw = dict(family="flow", batch=4, steps=600, ckpt_every=50, window=64)
+    cfg = tiny_config(**kw)
+    folder = runstore.run_dir(cfg)
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    proc = torchrun({"configs": [kw], "pid_dir": str(pid_dir)}, store)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (folder / "checkpoint.pt").exists() and proc.poll() is None:
+        time.sleep(0.02)
+    ranks = [int(f.read_text()) for f in pid_dir.glob("rank*.pid")]
+    assert len(ranks) == 2 and proc.poll() is None, "the run ended before it could be stopped"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    while any(_alive(p) for p in ranks) and time.monotonic() - t0 < 30:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in ranks), "a rank outlived torchrun"
+    assert proc.returncode != 0 and "stopped by SIGTERM" in out, out[-3000:]
+    state = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert 0 < state["step"] < cfg.steps and not (folder / "final.pt").exists()
+    assert not (folder / "lock.json").exists(), "the lock was not released"
+    finish(torchrun({"configs": [kw]}, store))
+    resumed = final_state(cfg)
+    assert resumed["meta"]["sessions"][-1]["from_step"] == state["step"]
+    other = tmp_path / "uninterrupted"
+    finish(torchrun({"configs": [kw]}, other))
+    ref = torch.load(other / folder.name / "final.pt", weights_only=True)
+    for name, value in ref["model"].items():
+        torch.testing.assert_close(resumed["model"][name], value, rtol=0, atol=0, msg=lambda m: f"{name}: {m}")
+    assert resumed["history"]["train"] == ref["history"]["train"]

@@ -131,3 +131,67 @@ def test_lock_left_half_written_is_taken_over(tmp_path):
     with lock.RunLock(folder, timeout=5, poll=0.05, say=messages.append):
         assert lock.read_lock(folder)["pid"] == os.getpid()
     assert any("unreadable" in m for m in messages) and not path.exists()
+
+
+# --------------------------------------------------------------------------- heartbeats (issue 25)
+def write_beating_lock(folder, host, pid, age, pidns="pid:[1]"):
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    info = {"host": host, "pid": pid, "pidns": pidns, "started": now - age - 10, "heartbeat": now - age}
+    (folder / lock.LOCK_NAME).write_text(json.dumps(info))
+
+
+def test_the_holder_refreshes_its_heartbeat(tmp_path, monkeypatch):
+    monkeypatch.setattr(lock, "HEARTBEAT_S", 0.05)
+    folder = tmp_path / "run"
+    with lock.RunLock(folder):
+        first = lock.read_lock(folder)
+        time.sleep(0.3)
+        later = lock.read_lock(folder)
+        assert later["heartbeat"] > first["heartbeat"] and later["started"] == first["started"]
+        assert later["pidns"] == lock._pid_namespace()
+    assert not (folder / lock.LOCK_NAME).exists()
+
+
+def test_a_lock_of_another_host_with_an_old_heartbeat_is_taken_over(store, capsys):
+    cfg = tiny_config(steps=4)
+    write_beating_lock(runstore.run_dir(cfg), "a-dead-machine", 4242, age=lock.STALE_AFTER_S + 60)
+    assert "stale" in runstore.run_status(cfg)[1]
+    loop.get_prior(cfg, progress=False)
+    err = capsys.readouterr().err
+    assert "taking over the stale lock" in err and "a-dead-machine" in err and "no heartbeat for over" in err
+    assert (runstore.run_dir(cfg) / "final.pt").exists()
+
+
+def test_a_lock_with_a_fresh_heartbeat_is_waited_for_on_any_host(store, capsys):
+    cfg = tiny_config(steps=4)
+    write_beating_lock(runstore.run_dir(cfg), "another-machine", 4242, age=1)
+    with pytest.raises(lock.LockTimeout, match="another-machine"):
+        loop.get_prior(cfg, progress=False, lock_timeout=0.3)
+    assert "taken over once its heartbeat is older than" in capsys.readouterr().err
+    assert not (runstore.run_dir(cfg) / "final.pt").exists()
+
+
+def test_a_live_holder_in_another_pid_namespace_is_not_judged_by_its_pid(tmp_path):
+    """Two containers, one host name: a pid that is not alive here may be alive there; only the heartbeat counts."""
+    folder = tmp_path / "run"
+    pid = dead_pid()
+    write_beating_lock(folder, socket.gethostname(), pid, age=1, pidns="pid:[999999]")
+    info = lock.read_lock(folder)
+    assert not lock.is_stale(info)
+    assert lock.is_stale(info, now=time.time() + lock.STALE_AFTER_S + 1)  # once its heartbeat is old
+    write_beating_lock(folder, socket.gethostname(), pid, age=1, pidns=lock._pid_namespace())
+    assert lock.is_stale(lock.read_lock(folder))  # here, in this namespace: its pid is gone
+
+
+def test_jobs_print_a_takeover(store):
+    """With --jobs the workers run without progress bars, but a lock taken over is still said in the terminal."""
+    from sepnb.runs import catalogue
+
+    cfg = catalogue.prior_config("smoke", "flow", "sine")
+    write_lock(runstore.run_dir(cfg), socket.gethostname(), dead_pid())
+    env = {**os.environ, "SEPNB_RUNS": str(store), "SEPNB_PROGRESS": "terminal", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "sepnb", "train", "--profile", "smoke", "--all", "--no-music", "--jobs", "2"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "taking over the stale lock of " + runstore.run_dir(cfg).name in done.stderr

@@ -33,6 +33,11 @@ VERDICTS = ("holds", "does not hold", "inconclusive", "not tested")
 def _load(path: str) -> dict:
     import yaml
 
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"the scorecard's rules file {path} is not there: it is part of the book, in the repository's book/; "
+            "run sepnb from a checkout (pip install -e .), or pass path= to a copy of book/scorecard.yaml"
+        )
     with open(path) as f:
         return yaml.safe_load(f)
 

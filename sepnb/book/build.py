@@ -75,10 +75,7 @@ def execution_order(stems: list[str]) -> list[str]:
 
 
 def _cells(nb) -> list[tuple[str, str, tuple]]:
-    return [
-        (c.cell_type, c.source.strip(), tuple(c.get("metadata", {}).get("tags", ())))
-        for c in nb.cells
-    ]
+    return [(c.cell_type, c.source.strip(), tuple(c.get("metadata", {}).get("tags", ()))) for c in nb.cells]
 
 
 def cell_differences(stem: str) -> list[str]:
@@ -145,12 +142,15 @@ def save_notebook(stem: str, profile: str = "smoke", scratch: str | None = None)
     py = paths.NOTEBOOKS / f"{stem}.py"
     nb = jupytext.read(py)
     nb.metadata.setdefault("kernelspec", {"display_name": "Python 3 (ipykernel)", "language": "python", "name": KERNEL})
-    stores = {} if scratch is None else {"SEPNB_RUNS": Path(scratch) / "runs", "SEPNB_RESULTS": Path(scratch) / "results"}
+    stores = (
+        {} if scratch is None else {"SEPNB_RUNS": Path(scratch) / "runs", "SEPNB_RESULTS": Path(scratch) / "results"}
+    )
     t0 = time.perf_counter()
     try:
         with paths.environ(**{profiles.ENV_VAR: profile}, **stores):
-            NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL,
-                           resources={"metadata": {"path": str(paths.NOTEBOOKS)}}).execute()
+            NotebookClient(
+                nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL, resources={"metadata": {"path": str(paths.NOTEBOOKS)}}
+            ).execute()
     except CellExecutionError as err:
         raise BookError(f"{_rel(py)} failed; nothing was saved:\n{err}") from None
     _strip_volatile(nb)
@@ -195,8 +195,13 @@ def execute_chapter(stem: str, profile: str, parameters: dict | None = None, out
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(
-            str(src), str(running), parameters=params, kernel_name=KERNEL,
-            cwd=str(paths.NOTEBOOKS), progress_bar=False, execution_timeout=CELL_TIMEOUT,
+            str(src),
+            str(running),
+            parameters=params,
+            kernel_name=KERNEL,
+            cwd=str(paths.NOTEBOOKS),
+            progress_bar=False,
+            execution_timeout=CELL_TIMEOUT,
         )
     except PapermillExecutionError as err:
         os.replace(running, failed)
@@ -245,8 +250,10 @@ def copy_static_assets(root: Path | None = None) -> Path:
     pkg = list(spec.submodule_search_locations or ()) if spec else []
     src = Path(pkg[0]) / "static" / "mathjax" / "es5" if pkg else None
     if src is None or not (src / _MATHJAX_PARTS[0]).is_file():
-        raise BookError("MathJax 3 was not found: install the pinned `django-static-mathjax` "
-                        "(`make setup` installs it from requirements.lock); the book serves MathJax itself, not from a CDN")
+        raise BookError(
+            "MathJax 3 was not found: install the pinned `django-static-mathjax` "
+            "(`make setup` installs it from requirements.lock); the book serves MathJax itself, not from a CDN"
+        )
     version = importlib.metadata.version("django-static-mathjax")
     dest = (root or paths.ROOT) / VENDOR / "mathjax"
     stamp = dest / "VERSION.txt"
@@ -295,15 +302,18 @@ def build(profile: str, only: list[str] | None = None, execute: bool = True) -> 
         out_dir = output_dir(profile)
         with paths.environ(SEPNB_RESULTS=results):  # the kernels inherit it
             for i, stem in enumerate(execution_order(stems), 1):
-                print(f"[{i}/{len(stems)}] executing {stem} at profile {profile!r} into {_rel(out_dir)}/ ...",
-                      flush=True)
+                print(
+                    f"[{i}/{len(stems)}] executing {stem} at profile {profile!r} into {_rel(out_dir)}/ ...", flush=True
+                )
                 seconds = execute_chapter(stem, profile, out_dir=out_dir)
                 print(f"[{i}/{len(stems)}] {stem} done in {seconds:.0f} s", flush=True)
                 timings[stem] = {"profile": profile, "seconds": round(seconds, 1)}
                 _write_json(timings_path, timings)
     if profile != BOOK_PROFILE:
-        print(f"done: the {profile!r} chapters are in {_rel(output_dir(profile))}/, their results in "
-              f"{_rel(results)}/; the book (book/, _build/html) is built at the {BOOK_PROFILE!r} profile only")
+        print(
+            f"done: the {profile!r} chapters are in {_rel(output_dir(profile))}/, their results in "
+            f"{_rel(results)}/; the book (book/, _build/html) is built at the {BOOK_PROFILE!r} profile only"
+        )
         return
     copy_static_assets()  # MathJax, served with the book (no CDN)
     print("building the HTML with jupyter-book (warnings are errors) ...", flush=True)
@@ -323,8 +333,11 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="book", help=f"one of {sorted(profiles.PROFILES)} (default: book)")
     ap.add_argument("--only", nargs="+", metavar="CHAPTER", help="execute only these chapters (e.g. 01_data)")
     ap.add_argument("--no-execute", action="store_true", help="build the HTML from the chapters already in book/")
-    ap.add_argument("--save-notebooks", action="store_true",
-                    help="re-save notebooks/*.ipynb from a fresh smoke-profile run of their .py, then stop")
+    ap.add_argument(
+        "--save-notebooks",
+        action="store_true",
+        help="re-save notebooks/*.ipynb from a fresh smoke-profile run of their .py, then stop",
+    )
     args = ap.parse_args(argv)
     try:
         if args.save_notebooks:

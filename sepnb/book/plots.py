@@ -14,8 +14,16 @@ import numpy as np
 import torch
 
 __all__ = [
-    "use_style", "SOURCE_COLORS", "plot_periods", "plot_sources", "plot_spectra", "plot_histograms",
-    "plot_loss_curves", "plot_waveform_grid", "plot_heatmaps", "plot_noise_grid",
+    "use_style",
+    "SOURCE_COLORS",
+    "plot_periods",
+    "plot_sources",
+    "plot_spectra",
+    "plot_histograms",
+    "plot_loss_curves",
+    "plot_waveform_grid",
+    "plot_heatmaps",
+    "plot_noise_grid",
 ]
 
 STYLE = Path(__file__).with_name("sepnb.mplstyle")
@@ -154,8 +162,9 @@ def plot_loss_curves(histories: dict, families, sources, smooth: int = 10):
 
 def plot_waveform_grid(waves: dict, rows, cols, sample_rate: int, ms: float = 20.0):
     """A grid of waveforms ``waves[(row, col)]`` (``[time]``), first ``ms`` milliseconds."""
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(8, 1.3 * len(rows) + 0.4),
-                             sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), len(cols), figsize=(8, 1.3 * len(rows) + 0.4), sharex=True, sharey=True, squeeze=False
+    )
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             y = _np(waves[(r, c)])
@@ -176,8 +185,16 @@ def _norm(m: np.ndarray):
     return None
 
 
-def plot_heatmaps(matrices: dict, rows, cols, fmt: str = "{:.3g}", cmap: str = "viridis",
-                  xlabel: str = "test data", ylabel: str = "prior", cbar_label: str = "log-lik. / sample"):
+def plot_heatmaps(
+    matrices: dict,
+    rows,
+    cols,
+    fmt: str = "{:.3g}",
+    cmap: str = "viridis",
+    xlabel: str = "test data",
+    ylabel: str = "prior",
+    cbar_label: str = "log-lik. / sample",
+):
     """One heatmap per entry of ``matrices`` (title -> ``[len(rows), len(cols)]`` array), values written in.
 
     Rows are priors, columns the test data (the paper's Figures 3 and 4). Each
@@ -201,8 +218,9 @@ def plot_heatmaps(matrices: dict, rows, cols, fmt: str = "{:.3g}", cmap: str = "
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
                 light = scaled[i, j] < 0.5
-                ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if light else "black")
+                ax.text(
+                    j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=7, color="white" if light else "black"
+                )
         fig.colorbar(im, ax=ax, shrink=0.8, label=cbar_label)
     return fig
 

@@ -13,7 +13,7 @@ music stand-in) shows a ``tqdm`` bar. Where it goes:
   stores no progress text, and the person running the build still sees one
   bar per prior trained.
 
-``SEPNB_PROGRESS=off`` silences every bar; ``SEPNB_PROGRESS=notebook``
+``SEPNB_PROGRESS=off`` silences every bar (not :func:`say`'s messages); ``SEPNB_PROGRESS=notebook``
 writes them into the notebook instead (interactive use in JupyterLab, where
 the terminal may be out of sight).
 """
@@ -85,9 +85,10 @@ def bar(
 
 
 def say(message: str) -> None:
-    """One line for the person at the terminal (a run waiting for a lock, a stale lock taken over)."""
+    """One line for the person at the terminal (a run waiting for a lock, a stale lock taken over).
+
+    Said also with ``SEPNB_PROGRESS=off``, which silences the bars only: ``sepnb train --jobs`` runs its
+    workers without bars, and a lock they wait for or take over must still be seen."""
     mode = _mode()
-    if mode == "off":
-        return
     stream = sys.stderr if mode == "notebook" else _terminal_stream()
     print(message, file=stream, flush=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from sepnb.core import atomic
 
 __all__ = ["check_audio", "read_wav", "write_wav", "player"]
@@ -76,8 +77,7 @@ def read_wav(path, sample_rate: int, *, mono: str = "error") -> torch.Tensor:
             data = data[:, :1]
         else:
             raise ValueError(
-                f"{path}: {data.shape[1]} channels where mono was expected; "
-                "pass mono='mean' or mono='left' to downmix"
+                f"{path}: {data.shape[1]} channels where mono was expected; pass mono='mean' or mono='left' to downmix"
             )
     return check_audio(data[:, 0], name=str(path))
 
@@ -89,8 +89,9 @@ def write_wav(path, x, sample_rate: int) -> Path:
     x = check_audio(x, name=str(path), ndim=(1,))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.replace_with(path, lambda tmp: sf.write(os.fspath(tmp), x.numpy(), sample_rate, subtype="PCM_16",
-                                                   format="WAV"))
+    atomic.replace_with(
+        path, lambda tmp: sf.write(os.fspath(tmp), x.numpy(), sample_rate, subtype="PCM_16", format="WAV")
+    )
     return path
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -14,12 +13,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sepnb.core.checks import check_int as _check_int
-from sepnb.data.musdb import MUSIC_SOURCES, MusdbNotFoundError, MusicDataError, _BadSong, _CACHE_VERSION, _SIGNALS, _TAKE_STANDIN, _decode_song, _detect_is_wav, _fingerprint, _song_entries, _song_files, musdb_root
-from sepnb.data.toy import SPLITS, _RandomWindows
 from sepnb.core import atomic
+from sepnb.core.checks import check_int as _check_int
+from sepnb.data.musdb import (
+    _CACHE_VERSION,
+    _SIGNALS,
+    _TAKE_STANDIN,
+    MUSIC_SOURCES,
+    MusdbNotFoundError,
+    MusicDataError,
+    _BadSong,
+    _decode_song,
+    _detect_is_wav,
+    _fingerprint,
+    _song_entries,
+    _song_files,
+    musdb_root,
+)
+from sepnb.data.toy import SPLITS, _RandomWindows
 
 __all__ = ["MusicFrames", "MusicWindows"]
+
 
 def _frame_starts(length: int, frames: int, frame: int) -> np.ndarray:
     """Evenly spaced frame starts from 0 to ``length - frame`` (one frame: centred)."""
@@ -122,7 +136,9 @@ class MusicFrames:
         if reader not in ("soundfile", "musdb"):
             raise ValueError(f"reader must be 'soundfile' or 'musdb', got {reader!r}")
         if reader == "soundfile" and not self.is_wav:
-            raise ValueError("reader='soundfile' reads the WAV release only; the .stem.mp4 release needs reader='musdb'")
+            raise ValueError(
+                "reader='soundfile' reads the WAV release only; the .stem.mp4 release needs reader='musdb'"
+            )
         self.reader = reader
         self.mono, self.normalize = mono, normalize
         self.settings = {
@@ -146,23 +162,26 @@ class MusicFrames:
             if not settings_file.exists():
                 atomic.write_json(settings_file, self.settings, sort_keys=True)
         except OSError as err:
-            raise OSError(f"cannot write the frame cache in {self.cache_dir} ({err}); pass cache_dir=... "
-                          "to put it in a writable folder") from err
+            raise OSError(
+                f"cannot write the frame cache in {self.cache_dir} ({err}); pass cache_dir=... "
+                "to put it in a writable folder"
+            ) from err
 
         wav, mp4 = _song_entries(self.root / subset)
         names = wav if self.is_wav else mp4
         if max_songs is not None:
             names = names[: _check_int(max_songs, "max_songs", 1)]
         if not names:
-            raise MusdbNotFoundError(f"{self.root / subset} holds no songs of the "
-                                     f"{'WAV' if self.is_wav else '.stem.mp4'} release. {_TAKE_STANDIN}")
+            raise MusdbNotFoundError(
+                f"{self.root / subset} holds no songs of the "
+                f"{'WAV' if self.is_wav else '.stem.mp4'} release. {_TAKE_STANDIN}"
+            )
 
         self.n_decoded = 0
         self.skipped: list[tuple[str, str]] = []
         self.songs: list[str] = []
         chunks, starts = [], []
-        for name in progress_bar(iterable=names, desc=f"{self.root.name}/{subset}", unit="song",
-                                 disable=not progress):
+        for name in progress_bar(iterable=names, desc=f"{self.root.name}/{subset}", unit="song", disable=not progress):
             try:
                 audio, song_starts = self._load_song(name)
             except _BadSong as bad:
@@ -199,17 +218,28 @@ class MusicFrames:
             except Exception as err:  # truncated or foreign file: rebuild it, it is only a cache
                 reason = f"unreadable ({err})"
             warnings.warn(f"frame cache {path} is stale: {reason}; decoding {name!r} again", stacklevel=3)
-        audio = _decode_song(self.root, self.subset, name, self.is_wav, self.reader, sample_rate=self.sample_rate,
-                             mono=self.mono, normalize=self.normalize)
+        audio = _decode_song(
+            self.root,
+            self.subset,
+            name,
+            self.is_wav,
+            self.reader,
+            sample_rate=self.sample_rate,
+            mono=self.mono,
+            normalize=self.normalize,
+        )
         self.n_decoded += 1
         if audio.shape[1] < self.frame_length:
-            raise _BadSong(name, files["mixture"], f"shorter ({audio.shape[1]} samples at {self.sample_rate} Hz) "
-                           f"than one frame ({self.frame_length} samples)")
+            raise _BadSong(
+                name,
+                files["mixture"],
+                f"shorter ({audio.shape[1]} samples at {self.sample_rate} Hz) "
+                f"than one frame ({self.frame_length} samples)",
+            )
         starts = _frame_starts(audio.shape[1], self.frames_per_song, self.frame_length)
         idx = torch.from_numpy(starts)[:, None] + torch.arange(self.frame_length)
         frames = audio[:, idx].permute(1, 0, 2).contiguous().numpy()  # [F, 5, T]
-        atomic.save_npz(path, audio=frames, starts=starts, fingerprint=np.array(fingerprint),
-                         song=np.array(name))
+        atomic.save_npz(path, audio=frames, starts=starts, fingerprint=np.array(fingerprint), song=np.array(name))
         return frames, starts
 
     def __len__(self) -> int:
@@ -220,8 +250,10 @@ class MusicFrames:
         return self.mixture[i], self.frames[i]
 
     def __repr__(self) -> str:
-        return (f"MusicFrames({str(self.root)!r}, subset={self.subset!r}: {len(self.songs)} songs x "
-                f"{self.frames_per_song} frames of {self.frame_length} samples at {self.sample_rate} Hz)")
+        return (
+            f"MusicFrames({str(self.root)!r}, subset={self.subset!r}: {len(self.songs)} songs x "
+            f"{self.frames_per_song} frames of {self.frame_length} samples at {self.sample_rate} Hz)"
+        )
 
 
 # --------------------------------------------------------------------------- training windows

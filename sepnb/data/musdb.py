@@ -17,7 +17,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["MUSIC_SOURCES", "MUSDB_RATE", "MusdbNotFoundError", "MusicDataError", "FFmpegNotFoundError", "ensure_ffmpeg", "import_musdb", "musdb_root"]
+__all__ = [
+    "MUSIC_SOURCES",
+    "MUSDB_RATE",
+    "MusdbNotFoundError",
+    "MusicDataError",
+    "FFmpegNotFoundError",
+    "ensure_ffmpeg",
+    "import_musdb",
+    "musdb_root",
+]
 
 
 MUSIC_SOURCES: tuple[str, ...] = ("bass", "drums", "vocals", "other")
@@ -284,8 +293,12 @@ def _read_musdb(root: Path, subset: str, name: str, is_wav: bool) -> dict[str, n
     if not is_wav:
         info, path = track.info, files["mixture"]
         if info.nb_audio_streams < len(_SIGNALS):
-            raise _BadSong(name, path, f"{info.nb_audio_streams} audio streams, expected {len(_SIGNALS)} "
-                           "(mixture, drums, bass, other, vocals)")
+            raise _BadSong(
+                name,
+                path,
+                f"{info.nb_audio_streams} audio streams, expected {len(_SIGNALS)} "
+                "(mixture, drums, bass, other, vocals)",
+            )
         for i in range(len(_SIGNALS)):
             if int(info.rate(i)) != MUSDB_RATE:
                 raise _BadSong(name, path, f"stream {i}: sample rate {info.rate(i)} Hz, expected {MUSDB_RATE} Hz")
@@ -303,8 +316,9 @@ def _read_musdb(root: Path, subset: str, name: str, is_wav: bool) -> dict[str, n
     return out
 
 
-def _decode_song(root: Path, subset: str, name: str, is_wav: bool, reader: str, *, sample_rate: int,
-                 mono: str, normalize: str | None) -> torch.Tensor:
+def _decode_song(
+    root: Path, subset: str, name: str, is_wav: bool, reader: str, *, sample_rate: int, mono: str, normalize: str | None
+) -> torch.Tensor:
     """Read, check, downmix, resample and normalise one song: ``[5, samples]`` (MUSIC_SOURCES + mixture)."""
     import torchaudio.functional as AF
 
@@ -330,5 +344,3 @@ def _decode_song(root: Path, subset: str, name: str, is_wav: bool, reader: str, 
         audio = torch.where(peak > 0, audio / peak.clamp_min(1e-12), audio)
     # The sinc resampler can overshoot a full-scale peak by a little; keep the [-1, 1] contract.
     return audio.clamp_(-1.0, 1.0).contiguous()
-
-

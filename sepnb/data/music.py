@@ -10,12 +10,30 @@ import json
 import os
 from pathlib import Path
 
-
-from sepnb.data.musdb import MusdbNotFoundError, MusicDataError, _STANDIN_MARKER, _TAKE_MUSDB, _detect_is_wav, _song_entries, musdb_root
 from sepnb.data.framecache import MusicFrames, MusicWindows
+from sepnb.data.musdb import (
+    _STANDIN_MARKER,
+    _TAKE_MUSDB,
+    MusdbNotFoundError,
+    MusicDataError,
+    _detect_is_wav,
+    _song_entries,
+    musdb_root,
+)
 from sepnb.data.standin import make_standin
 
-__all__ = ["MUSIC_CHOICES", "STANDIN_LABEL", "check_music_choice", "standin_params", "music_source", "music_identity", "frame_settings", "song_names", "load_frames", "music_windows"]
+__all__ = [
+    "MUSIC_CHOICES",
+    "STANDIN_LABEL",
+    "check_music_choice",
+    "standin_params",
+    "music_source",
+    "music_identity",
+    "frame_settings",
+    "song_names",
+    "load_frames",
+    "music_windows",
+]
 
 # --------------------------------------------------------------------------- the book's music data
 #: The values of the chapters' ``music`` parameter.
@@ -59,8 +77,7 @@ def music_source(profile=None, music: str = "auto", progress: bool = True) -> tu
     figure and print: ``"musdb18 (<root>)"``, or :data:`STANDIN_LABEL` (also
     when ``$MUSDB_PATH`` points at a stand-in folder).
     """
-    from sepnb.core import paths
-    from sepnb.core import profiles
+    from sepnb.core import paths, profiles
 
     check_music_choice(music)
     p = profiles.get(profile)
@@ -100,8 +117,13 @@ def frame_settings(profile=None) -> dict:
     from sepnb.core import profiles
 
     p = profiles.get(profile)
-    return {"sample_rate": p.sample_rate, "frames_per_song": p.music_frames,
-            "frame_seconds": float(p.music_frame_seconds), "mono": "mean", "normalize": None}
+    return {
+        "sample_rate": p.sample_rate,
+        "frames_per_song": p.music_frames,
+        "frame_seconds": float(p.music_frame_seconds),
+        "mono": "mean",
+        "normalize": None,
+    }
 
 
 def song_names(root, subset: str) -> list[str]:
@@ -134,9 +156,17 @@ def load_frames(root, subset: str, progress: bool = True, **settings) -> MusicFr
     return frames
 
 
-def music_windows(profile=None, split: str = "test", music: str = "auto", *, window: int | None = None,
-                  source: str | None = None, n_items: int | None = None, seed: int = 0,
-                  progress: bool = True) -> MusicWindows:
+def music_windows(
+    profile=None,
+    split: str = "test",
+    music: str = "auto",
+    *,
+    window: int | None = None,
+    source: str | None = None,
+    n_items: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> MusicWindows:
     """Windows of the book's music data at a profile (chapters 02-04).
 
     ``window`` defaults to the profile's ``music_window``; e.g. the music
@@ -148,5 +178,11 @@ def music_windows(profile=None, split: str = "test", music: str = "auto", *, win
     p = profiles.get(profile)
     root, _ = music_source(p, music, progress=progress)
     frames = load_frames(root, split, progress=progress, **frame_settings(p))
-    return MusicWindows(split, window=p.music_window if window is None else window, source=source,
-                        n_items=n_items, seed=seed, frames=frames)
+    return MusicWindows(
+        split,
+        window=p.music_window if window is None else window,
+        source=source,
+        n_items=n_items,
+        seed=seed,
+        frames=frames,
+    )

@@ -22,6 +22,7 @@ __all__ = ["run_windows", "music_root"]
 if TYPE_CHECKING:
     from sepnb.runs.config import RunConfig
 
+
 def music_root(cfg: RunConfig) -> Path:
     """The folder of a music run's data, checked against its identity (a missing stand-in is rebuilt)."""
     m = cfg.music
@@ -32,8 +33,10 @@ def music_root(cfg: RunConfig) -> Path:
     params = dict(m["standin"])
     version = params.pop("version", None)
     if version != musdb._STANDIN_VERSION:
-        raise musdb.MusicDataError(f"this run's stand-in was made by generator version {version}; this sepnb writes "
-                         f"version {musdb._STANDIN_VERSION} and cannot rebuild it")
+        raise musdb.MusicDataError(
+            f"this run's stand-in was made by generator version {version}; this sepnb writes "
+            f"version {musdb._STANDIN_VERSION} and cannot rebuild it"
+        )
     # idempotent: checks the folder's parameters, writes only missing songs, refuses other parameters
     return standin.make_standin(cfg.data_root, **params, progress=False)
 
@@ -47,7 +50,12 @@ def run_windows(cfg: RunConfig, split: str, n_items: int):
     source = None if cfg.source == "mix" else cfg.source
     if cfg.dataset == "music":
         frames = load_frames(music_root(cfg), split, progress=False, **cfg.music["frames"])
-        return MusicWindows(split, window=cfg.window, source=source, n_items=n_items, seed=cfg.seed,
-                                   frames=frames)
-    return ToyWindows(split, window=cfg.window, source=source, n_items=n_items, seed=cfg.seed,
-                           variant="authors" if cfg.dataset == "toy_authors" else "paper")
+        return MusicWindows(split, window=cfg.window, source=source, n_items=n_items, seed=cfg.seed, frames=frames)
+    return ToyWindows(
+        split,
+        window=cfg.window,
+        source=source,
+        n_items=n_items,
+        seed=cfg.seed,
+        variant="authors" if cfg.dataset == "toy_authors" else "paper",
+    )

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sepnb.core.checks import check_int as _check_int
-from sepnb.data.musdb import MUSDB_RATE, MUSIC_SOURCES, _SIGNALS, _STANDIN_MARKER, _STANDIN_VERSION
-from sepnb.data.audio import check_audio
 from sepnb.core import atomic
+from sepnb.core.checks import check_int as _check_int
+from sepnb.data.audio import check_audio
+from sepnb.data.musdb import _SIGNALS, _STANDIN_MARKER, _STANDIN_VERSION, MUSDB_RATE, MUSIC_SOURCES
 
 __all__ = ["make_standin"]
 
@@ -66,7 +66,8 @@ def _compose(seed: int, index: int, seconds: float) -> tuple[dict, dict]:
     n_bars = int(math.ceil(seconds / bar))
     prog = _PROGRESSIONS[mode][rng.integers(len(_PROGRESSIONS[mode]))]
     desc = {
-        "key": ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"][key] + (" minor" if mode == "minor" else " major"),
+        "key": ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"][key]
+        + (" minor" if mode == "minor" else " major"),
         "tempo_bpm": tempo,
         "progression": [int(d) + 1 for d in prog],
         "bass_program": int(rng.choice(_BASS_PROGRAMS)),
@@ -265,8 +266,9 @@ The same parameters always give the same files.
 """
 
 
-def make_standin(root, n_train: int = 10, n_test: int = 5, seconds: float = 30.0, seed: int = 0,
-                 progress: bool = True) -> Path:
+def make_standin(
+    root, n_train: int = 10, n_test: int = 5, seconds: float = 30.0, seed: int = 0, progress: bool = True
+) -> Path:
     """Write a procedural stand-in for musdb18 in the WAV release's layout; return ``root`` (chapter 01).
 
     ``root/train/Standin - Song 000/`` ... and ``root/test/...`` each get
@@ -283,6 +285,7 @@ def make_standin(root, n_train: int = 10, n_test: int = 5, seconds: float = 30.0
     the defaults (15 songs of 30 s) take about 380 MB.
     """
     import soundfile as sf
+
     from sepnb.core.progress import bar as progress_bar
 
     n_train = _check_int(n_train, "n_train", 1)
@@ -316,8 +319,10 @@ def make_standin(root, n_train: int = 10, n_test: int = 5, seconds: float = 30.0
         if len(present) == len(_SIGNALS):
             continue
         if folder.exists():
-            raise FileExistsError(f"{folder} is incomplete (has {present}); it was not written by make_standin "
-                                  "or was changed since: delete it and call again")
+            raise FileExistsError(
+                f"{folder} is incomplete (has {present}); it was not written by make_standin "
+                "or was changed since: delete it and call again"
+            )
         todo.append((subset, k))
     if not todo and marker.exists():
         return root
@@ -351,6 +356,3 @@ def make_standin(root, n_train: int = 10, n_test: int = 5, seconds: float = 30.0
     if scratch.exists() and not any(scratch.iterdir()):
         scratch.rmdir()
     return root
-
-
-

@@ -12,29 +12,55 @@ from __future__ import annotations
 
 import os
 
-
 from sepnb.core import paths
 from sepnb.data import musdb
 from sepnb.data import music as _music
 from sepnb.data.toy import SOURCES
-from sepnb.runs.config import FAMILIES, RunConfig, VARIANTS
+from sepnb.runs.config import FAMILIES, VARIANTS, RunConfig
 from sepnb.runs.loop import get_prior
 
-__all__ = ["prior_config", "finetune_config", "separator_config", "variant_config", "variant_runs", "denoiser_config", "toy_denoisers", "toy_priors", "music_prior_config", "listed_music_config", "music_priors", "profile_runs"]
+__all__ = [
+    "prior_config",
+    "finetune_config",
+    "separator_config",
+    "variant_config",
+    "variant_runs",
+    "denoiser_config",
+    "toy_denoisers",
+    "toy_priors",
+    "music_prior_config",
+    "listed_music_config",
+    "music_priors",
+    "profile_runs",
+]
+
 
 def prior_config(profile, family: str, source: str, seed: int = 0) -> RunConfig:
     """The noise-free prior of ``family`` for ``source`` at a profile's sizes (chapter 02)."""
     from sepnb.core import profiles
 
     p = profiles.get(profile)
-    return RunConfig(family=family, source=source, steps=p.steps, window=p.window, n_items=p.n_train, seed=seed,
-                     **_prior_sizes(p, family))
+    return RunConfig(
+        family=family,
+        source=source,
+        steps=p.steps,
+        window=p.window,
+        n_items=p.n_train,
+        seed=seed,
+        **_prior_sizes(p, family),
+    )
 
 
 def _prior_sizes(p, family: str) -> dict:
     """What the toy and the music priors of a profile share: model size, batch, schedule."""
-    return dict(model=p.model(family), batch=p.batch, lr=p.lr, eval_every=p.eval_every, eval_items=p.eval_items,
-                ckpt_every=p.ckpt_every)
+    return dict(
+        model=p.model(family),
+        batch=p.batch,
+        lr=p.lr,
+        eval_every=p.eval_every,
+        eval_items=p.eval_items,
+        ckpt_every=p.ckpt_every,
+    )
 
 
 def finetune_config(parent: RunConfig, sigma: float, profile, noise_mode: str = "fixed") -> RunConfig:
@@ -46,8 +72,14 @@ def finetune_config(parent: RunConfig, sigma: float, profile, noise_mode: str = 
     from sepnb.core import profiles
 
     p = profiles.get(profile)
-    return parent.replace(sigma=float(sigma), parent=parent, noise_mode=noise_mode,
-                          steps=p.finetune_steps, lr=parent.lr / 3, warmup=min(parent.warmup, 10))
+    return parent.replace(
+        sigma=float(sigma),
+        parent=parent,
+        noise_mode=noise_mode,
+        steps=p.finetune_steps,
+        lr=parent.lr / 3,
+        warmup=min(parent.warmup, 10),
+    )
 
 
 def separator_config(profile, seed: int = 0) -> RunConfig:
@@ -64,16 +96,35 @@ def separator_config(profile, seed: int = 0) -> RunConfig:
     from sepnb.core import profiles
 
     p = profiles.get(profile)
-    first = RunConfig(family="convtasnet", source="mix", model=dict(p.tasnet), steps=p.tasnet_steps,
-                      batch=p.batch, window=p.window, lr=p.tasnet_lr, eval_every=p.tasnet_eval_every,
-                      eval_items=p.tasnet_eval_items, ckpt_every=max(p.ckpt_every, p.tasnet_eval_every),
-                      n_items=p.n_train, seed=seed)
+    first = RunConfig(
+        family="convtasnet",
+        source="mix",
+        model=dict(p.tasnet),
+        steps=p.tasnet_steps,
+        batch=p.batch,
+        window=p.window,
+        lr=p.tasnet_lr,
+        eval_every=p.tasnet_eval_every,
+        eval_items=p.tasnet_eval_items,
+        ckpt_every=max(p.ckpt_every, p.tasnet_eval_every),
+        n_items=p.n_train,
+        seed=seed,
+    )
     if not p.tasnet_continue:
         return first
     c = p.tasnet_continue
-    return first.replace(steps=c["steps"], lr=c["lr"], warmup=min(first.warmup, 10), lr_min_ratio=1.0,
-                         eval_items=c["eval_items"], eval_split="val", lr_patience=c["lr_patience"],
-                         stop_patience=c["stop_patience"], min_delta=c["min_delta"], parent=first)
+    return first.replace(
+        steps=c["steps"],
+        lr=c["lr"],
+        warmup=min(first.warmup, 10),
+        lr_min_ratio=1.0,
+        eval_items=c["eval_items"],
+        eval_split="val",
+        lr_patience=c["lr_patience"],
+        stop_patience=c["stop_patience"],
+        min_delta=c["min_delta"],
+        parent=first,
+    )
 
 
 def variant_config(profile, family: str, source: str, variant: str, seed: int = 0) -> RunConfig:
@@ -93,8 +144,9 @@ def variant_config(profile, family: str, source: str, variant: str, seed: int = 
     cfg = prior_config(p, family, source, seed=seed)
     if variant == "authors-objective":
         if family != "flow":
-            raise ValueError(f"the authors' objective weights a flow's log-determinant: family must be 'flow', "
-                             f"got {family!r}")
+            raise ValueError(
+                f"the authors' objective weights a flow's log-determinant: family must be 'flow', got {family!r}"
+            )
         return cfg.replace(model={**cfg.model, "logdet_weight": float(p.authors_logdet_weight)})
     if variant == "authors-data":
         return cfg.replace(dataset="toy_authors")
@@ -115,13 +167,20 @@ def variant_runs(profile, seed: int = 0) -> list[tuple[dict, RunConfig]]:
     out = []
     for sigma in p.sigmas:
         for source in SOURCES:
-            out.append(({"family": "flow", "source": source, "sigma": float(sigma), "noise_mode": "authors",
-                         "seed": seed},
-                        finetune_config(prior_config(p, "flow", source, seed=seed), sigma, p, noise_mode="authors")))
+            out.append(
+                (
+                    {"family": "flow", "source": source, "sigma": float(sigma), "noise_mode": "authors", "seed": seed},
+                    finetune_config(prior_config(p, "flow", source, seed=seed), sigma, p, noise_mode="authors"),
+                )
+            )
     for family, variant in (("flow", "authors-objective"), ("wavenet", "budget"), ("flow", "authors-data")):
         for source in SOURCES:
-            out.append(({"family": family, "source": source, "variant": variant, "seed": seed},
-                        variant_config(p, family, source, variant, seed=seed)))
+            out.append(
+                (
+                    {"family": family, "source": source, "variant": variant, "seed": seed},
+                    variant_config(p, family, source, variant, seed=seed),
+                )
+            )
     return out
 
 
@@ -130,20 +189,31 @@ def denoiser_config(profile, source: str, seed: int = 0) -> RunConfig:
     from sepnb.core import profiles
 
     p = profiles.get(profile)
-    return RunConfig(family="denoiser", source=source, model=dict(p.denoiser), steps=p.denoiser_steps,
-                     batch=p.denoiser_batch, window=p.sep_length, lr=p.denoiser_lr, warmup=50,
-                     eval_every=p.denoiser_eval_every, eval_items=p.eval_items,
-                     ckpt_every=max(p.ckpt_every, p.denoiser_eval_every), n_items=p.n_train, seed=seed)
+    return RunConfig(
+        family="denoiser",
+        source=source,
+        model=dict(p.denoiser),
+        steps=p.denoiser_steps,
+        batch=p.denoiser_batch,
+        window=p.sep_length,
+        lr=p.denoiser_lr,
+        warmup=50,
+        eval_every=p.denoiser_eval_every,
+        eval_items=p.eval_items,
+        ckpt_every=max(p.ckpt_every, p.denoiser_eval_every),
+        n_items=p.n_train,
+        seed=seed,
+    )
 
 
 def toy_denoisers(profile, seed: int = 0, progress: bool = True) -> dict:
     """The denoising prior of every toy source at a profile, from the run store: ``{source: (model, history)}``."""
-    return {source: get_prior(denoiser_config(profile, source, seed=seed), progress=progress)
-            for source in SOURCES}
+    return {source: get_prior(denoiser_config(profile, source, seed=seed), progress=progress) for source in SOURCES}
 
 
-def toy_priors(profile, seed: int = 0, sigma: float = 0.0, noise_mode: str = "fixed",
-               families=FAMILIES, progress: bool = True) -> dict:
+def toy_priors(
+    profile, seed: int = 0, sigma: float = 0.0, noise_mode: str = "fixed", families=FAMILIES, progress: bool = True
+) -> dict:
     """Every toy prior of ``families`` at a profile, from the run store (chapters 02-04).
 
     Returns ``{(family, source): (model, history)}``; ``sigma > 0`` gives the
@@ -164,17 +234,26 @@ def _music_data(p, music: str, progress: bool) -> dict:
     root, _ = _music.music_source(p, music, progress=progress)
     frames = _music.frame_settings(p)
     n_frames = len(_music.song_names(root, "train")) * frames["frames_per_song"]
-    return dict(dataset="music", music={**_music.music_identity(root), "frames": frames}, data_root=str(root),
-                n_items=n_frames)
+    return dict(
+        dataset="music", music={**_music.music_identity(root), "frames": frames}, data_root=str(root), n_items=n_frames
+    )
 
 
 def _music_config(p, family: str, source: str, seed: int, music_data: dict) -> RunConfig:
-    return RunConfig(family=family, source=source, steps=p.music_steps, window=p.music_window, seed=seed,
-                     **_prior_sizes(p, family), **music_data)
+    return RunConfig(
+        family=family,
+        source=source,
+        steps=p.music_steps,
+        window=p.music_window,
+        seed=seed,
+        **_prior_sizes(p, family),
+        **music_data,
+    )
 
 
-def music_prior_config(profile, family: str, source: str, seed: int = 0, music: str = "auto",
-                       progress: bool = True) -> RunConfig:
+def music_prior_config(
+    profile, family: str, source: str, seed: int = 0, music: str = "auto", progress: bool = True
+) -> RunConfig:
     """The noise-free music prior of ``family`` for the stem ``source`` at a profile (chapter 02).
 
     ``music`` picks the data as :func:`sepnb.data.music_source` does
@@ -211,9 +290,12 @@ def _standin_music_data(p) -> dict:
     """:func:`_music_data` of the profile's stand-in, without writing it (what the keys need is its parameters)."""
     frames = _music.frame_settings(p)
     params = {**p.standin, "version": musdb._STANDIN_VERSION}
-    return dict(dataset="music", music={"kind": "standin", "standin": params, "frames": frames},
-                data_root=str(paths.data_dir() / f"musdb-standin-{p.name}"),
-                n_items=int(p.standin["n_train"]) * frames["frames_per_song"])
+    return dict(
+        dataset="music",
+        music={"kind": "standin", "standin": params, "frames": frames},
+        data_root=str(paths.data_dir() / f"musdb-standin-{p.name}"),
+        n_items=int(p.standin["n_train"]) * frames["frames_per_song"],
+    )
 
 
 def _listed_music_data(p, music: str) -> dict:
@@ -234,8 +316,9 @@ def listed_music_config(profile, family: str, source: str, seed: int = 0, music:
     return _music_config(p, family, source, seed, _listed_music_data(p, music))
 
 
-def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool = True,
-                 with_variants: bool = True) -> list[tuple[dict, RunConfig]]:
+def profile_runs(
+    profile, seed: int = 0, music: str = "auto", with_music: bool = True, with_variants: bool = True
+) -> list[tuple[dict, RunConfig]]:
     """Every run the chapters ask the store for at a profile, parents first: ``[(what, cfg)]``.
 
     ``what`` holds the ``sepnb train`` options that name the run (``family``,
@@ -260,14 +343,22 @@ def profile_runs(profile, seed: int = 0, music: str = "auto", with_music: bool =
     for sigma in p.sigmas:
         for family in FAMILIES:
             for source in SOURCES:
-                out.append(({"family": family, "source": source, "sigma": float(sigma), "seed": seed},
-                            finetune_config(clean[(family, source)], sigma, p)))
+                out.append(
+                    (
+                        {"family": family, "source": source, "sigma": float(sigma), "seed": seed},
+                        finetune_config(clean[(family, source)], sigma, p),
+                    )
+                )
     if with_music:
         music_data = _listed_music_data(p, music)
         for family in FAMILIES:
             for source in musdb.MUSIC_SOURCES:
-                out.append(({"family": family, "source": source, "music": music, "seed": seed},
-                            _music_config(p, family, source, seed, music_data)))
+                out.append(
+                    (
+                        {"family": family, "source": source, "music": music, "seed": seed},
+                        _music_config(p, family, source, seed, music_data),
+                    )
+                )
     out.append(({"family": "convtasnet", "source": "mix", "seed": seed}, separator_config(p, seed=seed)))
     for source in SOURCES:
         out.append(({"family": "denoiser", "source": source, "seed": seed}, denoiser_config(p, source, seed=seed)))

@@ -13,7 +13,18 @@ import torch
 from sepnb.data import musdb as _music
 from sepnb.data import toy as data
 
-__all__ = ["RunConfig", "build_model", "loss_unit", "FAMILIES", "SEPARATORS", "DENOISERS", "NOISE_MODES", "VARIANTS", "DATASETS", "CODE_VERSION"]
+__all__ = [
+    "RunConfig",
+    "build_model",
+    "loss_unit",
+    "FAMILIES",
+    "SEPARATORS",
+    "DENOISERS",
+    "NOISE_MODES",
+    "VARIANTS",
+    "DATASETS",
+    "CODE_VERSION",
+]
 
 
 FAMILIES = ("wavenet", "flow")
@@ -98,8 +109,9 @@ class RunConfig:
         if not (isinstance(self.min_delta, (int, float)) and math.isfinite(self.min_delta) and self.min_delta >= 0):
             raise ValueError(f"min_delta must be a finite number >= 0, got {self.min_delta!r}")
         if (self.lr_patience or self.stop_patience) and self.eval_split != "val":
-            raise ValueError("lr_patience and stop_patience decide on the held-out loss: use eval_split='val', "
-                             "never the test items")
+            raise ValueError(
+                "lr_patience and stop_patience decide on the held-out loss: use eval_split='val', never the test items"
+            )
         if self.family not in FAMILIES + DENOISERS + SEPARATORS:
             raise ValueError(f"unknown model family {self.family!r}: use one of {FAMILIES + DENOISERS + SEPARATORS}")
         if self.dataset not in DATASETS:
@@ -127,8 +139,10 @@ class RunConfig:
     def _check_music(self) -> None:
         m = self.music
         if not isinstance(m, dict) or m.get("kind") not in ("standin", "musdb"):
-            raise ValueError("a music run needs music={'kind': 'standin' or 'musdb', ..., 'frames': {...}}; "
-                             "build it with music_prior_config()")
+            raise ValueError(
+                "a music run needs music={'kind': 'standin' or 'musdb', ..., 'frames': {...}}; "
+                "build it with music_prior_config()"
+            )
         if m["kind"] == "standin" and not isinstance(m.get("standin"), dict):
             raise ValueError("a stand-in music run needs music['standin'], the stand-in's parameters")
         if m["kind"] == "musdb" and not isinstance(m.get("root"), str):
@@ -177,9 +191,10 @@ def build_model(family: str, model_kwargs: dict) -> torch.nn.Module:
 
         return Denoiser(**model_kwargs)
     raise ValueError(f"unknown model family {family!r}: use one of {FAMILIES + DENOISERS + SEPARATORS}")
+
+
 def loss_unit(cfg: RunConfig) -> str:
     """The unit of a run's training and held-out loss."""
     if cfg.family in DENOISERS:
         return "EDM-weighted MSE"
     return "dB (-SI-SDR)" if cfg.family in SEPARATORS else "nats/sample"
-

@@ -22,8 +22,17 @@ import os
 import torch
 import torch.distributed as dist
 
-__all__ = ["init_from_env", "is_distributed", "rank", "world_size", "is_main", "barrier", "broadcast_object",
-           "all_mean", "shutdown"]
+__all__ = [
+    "init_from_env",
+    "is_distributed",
+    "rank",
+    "world_size",
+    "is_main",
+    "barrier",
+    "broadcast_object",
+    "all_mean",
+    "shutdown",
+]
 
 #: How long a collective may wait (rank 0 may wait for another process's lock while the others
 #: wait at a barrier): a day, unless ``$SEPNB_DDP_TIMEOUT`` (seconds) says otherwise.
@@ -91,6 +100,16 @@ def all_mean(t: torch.Tensor) -> torch.Tensor:
     t = t.detach().clone()
     dist.all_reduce(t)
     return t / world_size()
+
+
+def any_true(flag: bool) -> bool:
+    """Whether ``flag`` is true on any rank (every rank gets the same answer); ``flag`` itself off DDP."""
+    if not is_distributed():
+        return bool(flag)
+    dev = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=dev)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def shutdown() -> None:

@@ -31,6 +31,7 @@ def device() -> torch.device:
             raise ValueError(f"{DEVICE_ENV}={want!r} but torch sees {torch.cuda.device_count()} CUDA device(s)")
     return dev
 
+
 def default_workers(dev: torch.device | None = None) -> int:
     """``DataLoader`` workers rendering training batches: ``$SEPNB_WORKERS``, else 0 on the CPU, 4 on CUDA."""
     if os.environ.get("SEPNB_WORKERS"):

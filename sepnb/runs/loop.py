@@ -8,23 +8,29 @@ was killed and resumed follows the same loss curve as one that was not.
 from __future__ import annotations
 
 import math
+import signal
 import time
 
 import numpy as np
 import torch
 
-from sepnb.runs import ddp as parallel
-from sepnb.runs.lock import RunLock
-from sepnb.runs.config import NOISE_MODES, RunConfig, build_model, loss_unit
-from sepnb.runs.devices import default_workers, device
 from sepnb.core import atomic
 from sepnb.data.select import run_windows
+from sepnb.runs import ddp as parallel
+from sepnb.runs import stopping
+from sepnb.runs.config import NOISE_MODES, RunConfig, build_model, loss_unit
+from sepnb.runs.devices import default_workers, device
+from sepnb.runs.lock import RunLock
 from sepnb.runs.store import check_config, load, read, run_dir, write_meta
 
-__all__ = ["TrainingDiverged", "add_noise", "check_training_options", "train", "get_prior"]
+TrainingInterrupted = stopping.TrainingInterrupted
+
+__all__ = ["TrainingDiverged", "TrainingInterrupted", "add_noise", "check_training_options", "train", "get_prior"]
+
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or Inf; the last good checkpoint is kept."""
+
 
 # --------------------------------------------------------------------------- data
 def add_noise(x: torch.Tensor, sigma: float, mode: str, generator: torch.Generator) -> torch.Tensor:
@@ -47,6 +53,8 @@ def _train_batch(cfg: RunConfig, ds, step: int):
     x = ds.batch(rng.integers(len(ds), size=cfg.batch))
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     return add_noise(x, cfg.sigma, cfg.noise_mode, gen)
+
+
 def _eval_batch(cfg: RunConfig) -> torch.Tensor:
     if cfg.eval_split == "val":  # training-split items after the n_items that training draws from
         ds = run_windows(cfg, "train", cfg.n_items + cfg.eval_items)
@@ -115,7 +123,7 @@ class _StepBatches(torch.utils.data.Dataset):
         x = _train_batch(self.cfg, self.ds, int(step))
         if self.world > 1:
             n = self.cfg.batch // self.world
-            x = x[self.rank * n:(self.rank + 1) * n].clone()
+            x = x[self.rank * n : (self.rank + 1) * n].clone()
         return x
 
 
@@ -131,28 +139,48 @@ class _Loss(torch.nn.Module):
             loss = self.model.loss(x)
         return loss.float()
 
+
 def _session(dev: torch.device, bf16: bool, world: int, workers: int, step: int) -> dict:
     """What ran a stretch of training (the run's metadata; never part of its key)."""
     import platform
     import socket
 
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
-    return {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(), "device": dev.type,
-            "device_name": name, "precision": "bf16-autocast" if bf16 else "float32", "world_size": world,
-            "workers": workers, "torch": str(torch.__version__), "from_step": step, "to_step": step}
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": socket.gethostname(),
+        "device": dev.type,
+        "device_name": name,
+        "precision": "bf16-autocast" if bf16 else "float32",
+        "world_size": world,
+        "workers": workers,
+        "torch": str(torch.__version__),
+        "from_step": step,
+        "to_step": step,
+    }
+
 
 def check_training_options(cfg: RunConfig, bf16: bool = False) -> None:
     """A ValueError, before anything is written, for a batch the processes cannot share or bf16 off CUDA."""
     world = parallel.world_size()
     if cfg.batch % world:
-        raise ValueError(f"batch {cfg.batch} of {run_dir(cfg).name} cannot be split evenly over {world} processes: "
-                         f"use a number of processes that divides {cfg.batch}")
+        raise ValueError(
+            f"batch {cfg.batch} of {run_dir(cfg).name} cannot be split evenly over {world} processes: "
+            f"use a number of processes that divides {cfg.batch}"
+        )
     if bf16 and device().type != "cuda":
         raise ValueError("bf16 autocast is an option on CUDA only; on the CPU training runs in float32")
 
-def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None, workers: int | None = None,
-          bf16: bool = False, lock_timeout: float | None = None,
-          break_lock: bool = False) -> tuple[torch.nn.Module, dict]:
+
+def train(
+    cfg: RunConfig,
+    progress: bool = True,
+    stop_after: int | None = None,
+    workers: int | None = None,
+    bf16: bool = False,
+    lock_timeout: float | None = None,
+    break_lock: bool = False,
+) -> tuple[torch.nn.Module, dict]:
     """Train (or resume) the run ``cfg`` under its lock and return ``(model, history)``.
 
     The run's folder is locked while it trains (:class:`sepnb.runs.lock.RunLock`;
@@ -173,14 +201,16 @@ def train(cfg: RunConfig, progress: bool = True, stop_after: int | None = None, 
     if lock is not None:
         lock.acquire()
     try:
-        return _train_locked(cfg, progress=progress and main, stop_after=stop_after, workers=workers, bf16=bf16)
+        with stopping.stop_on_signals():  # SIGTERM / SIGINT: checkpoint, release the lock, raise
+            return _train_locked(cfg, progress=progress and main, stop_after=stop_after, workers=workers, bf16=bf16)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None = None, workers: int | None = None,
-                  bf16: bool = False) -> tuple[torch.nn.Module, dict]:
+def _train_locked(
+    cfg: RunConfig, progress: bool = True, stop_after: int | None = None, workers: int | None = None, bf16: bool = False
+) -> tuple[torch.nn.Module, dict]:
     """Train (or resume) the run ``cfg`` and return ``(model, history)``.
 
     ``stop_after`` stops after that many steps of this call, leaving the
@@ -207,12 +237,20 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
     history = {"step": [], "train": [], "eval_step": [], "eval": []}
     selecting = cfg.stop_patience > 0  # keep the best held-out weights, not the last
     if cfg.lr_patience or selecting:
-        history["plateau"] = {"best": None, "best_step": None, "since": 0, "since_lr": 0, "lr_scale": 1.0,
-                              "halved_at": [], "stopped_at": None}
+        history["plateau"] = {
+            "best": None,
+            "best_step": None,
+            "since": 0,
+            "since_lr": 0,
+            "lr_scale": 1.0,
+            "halved_at": [],
+            "stopped_at": None,
+        }
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
     # the plateau's factor is read from the (possibly resumed) history at every step
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: _lr_factor(cfg, s) * history.get("plateau", {}).get("lr_scale", 1.0))
+        opt, lambda s: _lr_factor(cfg, s) * history.get("plateau", {}).get("lr_scale", 1.0)
+    )
     meta = {"sessions": []}
     step = 0
     best_state = None
@@ -248,11 +286,19 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
     net = _Loss(model, bf16)
     if parallel.is_distributed():
         net = torch.nn.parallel.DistributedDataParallel(
-            net, device_ids=[dev.index if dev.index is not None else torch.cuda.current_device()]
-            if dev.type == "cuda" else None)
+            net,
+            device_ids=[dev.index if dev.index is not None else torch.cuda.current_device()]
+            if dev.type == "cuda"
+            else None,
+        )
     loader = torch.utils.data.DataLoader(
-        _StepBatches(cfg, ds, rank, world), batch_size=None, sampler=range(step, cfg.steps), num_workers=workers,
-        pin_memory=dev.type == "cuda", prefetch_factor=4 if workers else None)
+        _StepBatches(cfg, ds, rank, world),
+        batch_size=None,
+        sampler=range(step, cfg.steps),
+        num_workers=workers,
+        pin_memory=dev.type == "cuda",
+        prefetch_factor=4 if workers else None,
+    )
     batches = iter(loader)  # (this draws the loader's base seed from torch's global generator)
     if rng_state[0] is not None:  # checkpoints written before the state was kept resume without it
         torch.set_rng_state(rng_state[0])
@@ -267,19 +313,42 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
         extra["torch_rng"] = torch.get_rng_state()
         if dev.type == "cuda":
             extra["cuda_rng"] = torch.cuda.get_rng_state(dev)
-        atomic.torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), **extra,
-                      "scheduler": sched.state_dict(), "history": history, "step": step, "meta": meta}, ckpt_path)
+        atomic.torch_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                **extra,
+                "scheduler": sched.state_dict(),
+                "history": history,
+                "step": step,
+                "meta": meta,
+            },
+            ckpt_path,
+        )
 
     if main:
         write_meta(folder, meta)
     name = f"{cfg.family}/{cfg.source}" + (f" sigma={cfg.sigma:g}" if cfg.sigma else "")
-    bar = progress_bar(total=cfg.steps, initial=step, desc=name, disable=not progress, mininterval=5.0,
-                       unit="step")
+    bar = progress_bar(total=cfg.steps, initial=step, desc=name, disable=not progress, mininterval=5.0, unit="step")
     unit = loss_unit(cfg)
     model.train()
     done_here = 0
     history.setdefault("seconds", 0.0)  # wall time spent in training steps, over all resumptions
     while step < cfg.steps:
+        # a signal asked to stop (on any rank: all ranks stop at the same step)
+        if parallel.any_true(stopping.requested() is not None):
+            bar.close()
+            if main:
+                checkpoint()
+            parallel.barrier()  # the checkpoint is there for every rank
+            signum = parallel.broadcast_object(stopping.requested() or 15)
+            raise stopping.TrainingInterrupted(
+                f"{name}: stopped by {signal.Signals(signum).name} at step {step}/{cfg.steps}; its checkpoint ({ckpt_path}) "
+                "is written and its lock released: the same command resumes it",
+                folder=folder,
+                step=step,
+                signum=signum,
+            )
         t_step = time.perf_counter()
         x = next(batches).to(dev, non_blocking=True)
         loss = net(x)
@@ -333,8 +402,11 @@ def _train_locked(cfg: RunConfig, progress: bool = True, stop_after: int | None 
         ckpt_path.unlink(missing_ok=True)
     parallel.barrier()  # final.pt is there for every rank
     return model, history
-def get_prior(cfg: RunConfig, progress: bool = True, lock_timeout: float | None = None, break_lock: bool = False,
-              **train_options) -> tuple[torch.nn.Module, dict]:
+
+
+def get_prior(
+    cfg: RunConfig, progress: bool = True, lock_timeout: float | None = None, break_lock: bool = False, **train_options
+) -> tuple[torch.nn.Module, dict]:
     """The prior ``cfg`` from the store: loaded if finished, else trained or resumed (chapter 02).
 
     Training holds the run's lock (:mod:`sepnb.runs.lock`): a second process

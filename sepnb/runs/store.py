@@ -30,8 +30,10 @@ from sepnb.runs.devices import device
 
 __all__ = ["StoreError", "run_dir", "load", "read", "check_config", "write_meta", "run_status"]
 
+
 class StoreError(RuntimeError):
     """A file of the run store is unreadable or does not match its configuration."""
+
 
 def run_dir(cfg: RunConfig) -> Path:
     return paths.runs_dir() / f"{cfg.family}-{cfg.source}-{cfg.key()}"
@@ -62,9 +64,11 @@ def check_config(folder: Path, cfg: RunConfig) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         atomic.write_json(cfg_path, want, sort_keys=True)
 
+
 def write_meta(folder: Path, meta: dict) -> None:
     """Write ``meta.json``: where and how each stretch of training ran."""
     atomic.write_json(folder / "meta.json", meta)
+
 
 def load(cfg: RunConfig) -> tuple[torch.nn.Module, dict] | None:
     """Load the finished run ``cfg`` from the store, or ``None`` if it is not finished."""
@@ -78,8 +82,11 @@ def load(cfg: RunConfig) -> tuple[torch.nn.Module, dict] | None:
     try:
         model.load_state_dict(state["model"])
     except (KeyError, RuntimeError) as err:
-        raise StoreError(f"{final} does not hold weights for this configuration ({err}); delete it to retrain") from None
+        raise StoreError(
+            f"{final} does not hold weights for this configuration ({err}); delete it to retrain"
+        ) from None
     return model.to(device()).eval(), state["history"]
+
 
 def run_status(cfg: RunConfig) -> tuple[str, str]:
     """``(status, detail)`` of a run in the store: ``done``, ``partial`` (a checkpoint), ``locked`` or ``missing``.
