@@ -34,6 +34,7 @@ import pandas as pd
 from myst_nb import glue
 
 from sepnb import data, runs
+from sepnb.analysis import scorecard
 from sepnb.book import prose
 from sepnb.core import checks, profiles
 
@@ -121,6 +122,8 @@ glue("paper_window", paper.window, display=False)
 glue("ood_items", P.ood_items, display=False)
 glue("fig3_items", P.fig3_items, display=False)
 glue("sep_items", P.sep_items, display=False)
+glue("n_train_seeds", len(P.train_seeds), display=False)
+glue("deviation_ids", ", ".join(d["id"] for d in scorecard.rules()["deviations"]), display=False)
 glue("budget_factor", P.budget_factor, display=False)
 
 # %% [markdown]
@@ -152,11 +155,19 @@ glue("budget_factor", P.budget_factor, display=False)
 #   set-up above applies.
 # - **Sample sizes.** Figure 3 uses {glue:text}`fig3_items` test items per
 #   source, the Figure 4 grid and Table 1 {glue:text}`ood_items`, separation
-#   {glue:text}`sep_items` mixes. Chapters 03 to 06 give 95% intervals that
-#   resample whole test items or mixes for Figure 3, the diagonal of Figure 4
-#   and separation, and the scorecard gives one for every quantity it
-#   judges; the off-diagonal cells of Figure 4 and the entries of Table 1 are
-#   shown without intervals.
+#   {glue:text}`sep_items` mixes. Chapters 03 to 07 give 95% intervals that
+#   resample whole test items, probes or mixes: chapter 04 for every cell of
+#   Figure 3, of the Figure 4 grid (in its results file) and of Table 1, and
+#   the scorecard for every quantity it judges (exact binomial bounds where
+#   the quantity is a proportion). Figure 3's rows are also judged over
+#   {glue:text}`n_train_seeds` training seeds of the priors; every other
+#   verdict rests on one trained prior per source, and says so.
+# - **Rules after results.** The rules file `book/scorecard.yaml` was
+#   committed after chapter 04's first results; the opening page's scorecard
+#   reads from git, row by row, whether a rule came before its result. Rules
+#   changed after their results are recorded in the file as deviations
+#   ({glue:text}`deviation_ids`), each shown with the verdict under the old
+#   rule beside the new one.
 # - **Separation references.** The supervised separator and the oracle masks
 #   of chapter {ref}`sec-separation` are reference points, not the paper's
 #   method: the first is trained on mixes, the second is handed the true

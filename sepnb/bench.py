@@ -457,7 +457,8 @@ def run_groups(profile) -> list[dict]:
     """
     groups: dict[tuple, int] = {}
     # sizes only (the stand-in is not written); the paper's priors, not chapter 05's variants of them
-    for _, cfg in catalogue.profile_runs(profile, music="standin", with_variants=False):
+    # nor chapter 04's priors of other training seeds
+    for _, cfg in catalogue.profile_runs(profile, music="standin", with_variants=False, with_seeds=False):
         if cfg.family not in config.FAMILIES:
             continue
         what = (

@@ -16,6 +16,7 @@ import torch
 
 import sepnb
 from sepnb.core import paths, profiles
+from sepnb.data.toy import SOURCES
 from sepnb.runs import catalogue, store
 
 ROOT = paths.ROOT
@@ -54,11 +55,22 @@ def test_run_keys_are_those_before_the_restructuring():
     assert sorted(before) == sorted(profiles.PROFILES)
     for name, keys in before.items():
         now = set()
-        for _, cfg in catalogue.profile_runs(name, music="standin"):
+        for _, cfg in catalogue.profile_runs(name, music="standin", with_seeds=False):
             while cfg is not None:
                 now.add(store.run_dir(cfg).name)
                 cfg = cfg.parent
         assert sorted(now) == keys, f"profile {name!r}: run keys changed"
+        # the runs added since (issue 22): only the noise-free toy priors of the other training seeds
+        added = {store.run_dir(c).name for _, c in catalogue.profile_runs(name, music="standin")} - now
+        p = profiles.get(name)
+        seeds = [s for s in p.train_seeds if s != 0]
+        expect = {
+            store.run_dir(catalogue.prior_config(p, f, s, seed=k)).name
+            for f in catalogue.FAMILIES
+            for s in SOURCES
+            for k in seeds
+        }
+        assert added == expect, f"profile {name!r}: runs added besides the training seeds"
 
 
 def test_load_never_trains_and_says_how_to_train(run_store):

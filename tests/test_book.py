@@ -64,3 +64,48 @@ def test_unknown_profile_or_chapter_is_refused_before_running(tree):
         build.build("huge")
     with pytest.raises(build.BookError, match="unknown chapter"):
         build.build("smoke", only=["99_nothing"])
+
+
+def test_a_chapter_records_the_results_it_read_and_goes_stale_when_they_change(tree, tmp_path):
+    """Issue 22: the executed chapter's metadata holds the SHA-256 of each other chapter's results it read;
+    changing one value of those results makes it stale, and --stale executes it (and only it) again."""
+    import json
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "08_a.json").write_text(json.dumps({"runs": {"book/seed=0": {"x": 1.0}}}))
+    reader = "from sepnb.core import paths\nimport json\nv = json.loads(paths.read_results('08_a').read_text())"
+    _notebook(tree / "notebooks" / "09_r.ipynb", reader, "print(v['runs']['book/seed=0']['x'])")
+    _notebook(tree / "notebooks" / "09_q.ipynb", "print(profile)")
+    with paths.environ(SEPNB_RESULTS=results):
+        build.execute_chapter("09_r", "book")
+        build.execute_chapter("09_q", "book")
+    reads = nbformat.read(tree / "book" / "09_r.ipynb", as_version=4).metadata["sepnb"]["reads"]
+    assert list(reads) == ["08_a"] and len(reads["08_a"]) == 64
+    assert nbformat.read(tree / "book" / "09_q.ipynb", as_version=4).metadata["sepnb"]["reads"] == {}
+    assert build.stale_chapters(tree / "book", results, ["09_r", "09_q"]) == {}
+    (results / "08_a.json").write_text(json.dumps({"runs": {"book/seed=0": {"x": 2.0}}}))  # one value changed
+    assert build.stale_chapters(tree / "book", results, ["09_r", "09_q"]) == {"09_r": ["08_a.json"]}
+    # a chapter executed before reads were recorded is listed as such
+    legacy = nbformat.read(tree / "book" / "09_q.ipynb", as_version=4)
+    del legacy.metadata["sepnb"]
+    nbformat.write(legacy, tree / "book" / "09_q.ipynb")
+    assert build.stale_chapters(tree / "book", results, ["09_q"]) == {"09_q": ["(no record of what it read)"]}
+
+
+#: Chapters stored in book/ that were executed before the build recorded what a chapter reads; each
+#: is re-executed by the issue that reruns it (06 and 07 need the separator and the denoisers, which
+#: the session that added the record could not train). The test fails when one of them gains a record,
+#: so the list only shrinks.
+NOT_YET_RECORDED = {"06_separation", "07_priors_that_separate"}
+
+
+def test_no_stored_chapter_was_executed_against_other_results_than_the_committed_ones():
+    """Every chapter of the book read exactly the results files that are in book/results now."""
+    stale = build.stale_chapters()
+    unrecorded = {s for s, why in stale.items() if why == ["(no record of what it read)"]}
+    assert unrecorded == NOT_YET_RECORDED, (
+        f"chapters without a record of what they read: {sorted(unrecorded)} (expected {sorted(NOT_YET_RECORDED)})"
+    )
+    changed = {s: w for s, w in stale.items() if s not in unrecorded}
+    assert not changed, f"stale chapters (they read results that changed since): {changed}; run make book"

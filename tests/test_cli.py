@@ -126,10 +126,12 @@ def test_list_names_every_run_of_the_paper_profile(store):
     rows = [line for line in out.splitlines() if line.startswith(("missing", "done", "partial", "locked"))]
     n_toy, n_tuned = 8, 8 * len(p.sigmas)
     n_variants = len(catalogue.variant_runs(p))  # chapter 05
-    assert len(rows) == n_toy + n_tuned + 8 + 1 + 4 + n_variants and f"{len(rows)} runs" in out
+    n_seeds = 8 * (len(p.train_seeds) - 1)  # chapter 04: the noise-free toy priors of the other training seeds
+    assert len(rows) == n_toy + n_tuned + 8 + 1 + 4 + n_variants + n_seeds and f"{len(rows)} runs" in out
     assert all(r.startswith("missing") for r in rows)
     commands = [r.split(None, 2)[2] for r in rows]
     assert "sepnb train --profile paper --family flow --source sine" in commands
+    assert "sepnb train --profile paper --family wavenet --source saw --seed 2" in commands
     assert "sepnb train --profile paper --family convtasnet" in commands
     assert "sepnb train --profile paper --family denoiser --source triangle" in commands
     assert "sepnb train --profile paper --family wavenet --source drums" in commands

@@ -150,7 +150,24 @@ def test_the_books_separation_verdicts_follow_from_the_rules_and_its_results():
     if entry is None or "scorecard" not in entry:
         pytest.fail("book/results/06_separation.json has no book-profile entry with a scorecard; run make book")
     card = scorecard.separation_rows(entry)
-    assert card == entry["scorecard"], "the stored verdicts differ from the rules applied to the stored numbers"
+
+    def verdicts(c):
+        return {
+            r: v if r == "diagnosis" else {k: x["verdict"] if isinstance(x, dict) else x for k, x in v.items()}
+            for r, v in c.items()
+        }
+
+    assert verdicts(card) == verdicts(entry["scorecard"]), "the stored verdicts differ from the rules applied"
+    for rid, configs in card.items():
+        # chapter 06 ran before the exact intervals of proportions (a recorded deviation): where one
+        # applies, its stored interval is the bootstrap's, which the hull contains
+        for k, x in configs.items():
+            if isinstance(x, dict):
+                stored = entry["scorecard"][rid][k]["interval"]
+                if scorecard.deviations(rid):
+                    assert x["interval"]["low"] <= stored["low"] and stored["high"] <= x["interval"]["high"]
+                else:
+                    assert x["interval"] == stored, (rid, k)
     glued = _glued("06_separation")
     for f in ("flow", "wavenet"):
         assert glued[f"diagnosis_{f}"] == card["diagnosis"][f]
@@ -187,6 +204,21 @@ def test_the_opening_page_scorecard_follows_from_the_rules_and_the_results():
         "the opening page's verdicts differ from the rules applied to the results"
     )
     assert {e["verdict"] for e in card} <= set(scorecard.VERDICTS)
+    # the verdicts under the old rules of the recorded deviations, shown beside the new ones
+    import re
+
+    body = tables[0].split("<tbody>")[1]
+    cells = [re.findall(r"<td>(.*?)</td>", r, flags=re.S) for r in body.split("<tr>")[1:]]
+    for e, row in zip(card, cells):
+        for o in e["old"]:
+            assert o["verdict"] in row[4] and ("at 0.9" in row[4] or "bootstrap alone" in row[4]), e["id"]
+    # the provenance column: read from git when the book was built; the same order read from git now
+    from sepnb.analysis import provenance
+
+    if not provenance.has_history():
+        pytest.skip("no full git history in this checkout: the provenance column cannot be recomputed")
+    for e, row in zip(card, cells):
+        assert row[5].startswith(scorecard.provenance(e["id"])["order"]), (e["id"], row[5][:80])
 
 
 def test_smoke_profile_is_never_judged():
@@ -215,7 +247,10 @@ def test_variant_rows_from_synthetic_numbers():
     assert noise["verdict"] == "does not hold" and noise["reason"].startswith("changed vs our scheme (holds)")
     budget = rows["added_training_budget"]
     assert budget["verdict"] == "holds" and budget["value"] > 0.4  # AUC 0.5 -> 1: far outside the band
-    assert budget["reason"] == "wavenet_toy_not_discriminative: holds at 1x, does not hold at 4x"
+    assert budget["reason"] == (
+        "wavenet_toy_not_discriminative: holds at 1x, does not hold at 4x"
+        " (at the old bar 0.9: holds at 1x, does not hold at 4x)"
+    )
     assert rows["added_authors_data_fig3"]["verdict"] == "not tested"  # no results for it: not run
     r07["authors_data"] = {"fig3_per_item": _cross(rng, 6, 64), "ours_fig3_per_item": _cross(rng, 6, 64)}
     data_row = {e["id"]: e for e in scorecard.variant_rows(r07, "book")}["added_authors_data_fig3"]
@@ -240,3 +275,137 @@ def test_chapter_05_verdicts_follow_from_the_rules_and_its_results():
     glued = _glued("05_variants")
     for e in scorecard.variant_rows(entry, "book"):
         assert glued[f"verdict_{e['id']}"] == e["verdict"], e["id"]
+
+
+def test_exact_intervals_of_proportions_against_scipy_and_the_degenerate_cases():
+    """Issue 22: 0/n and n/n get the exact Clopper-Pearson bounds, never a point."""
+    from scipy.stats import binomtest
+
+    from sepnb.analysis.stats import Interval, clopper_pearson, exact_proportion
+
+    for k, n in ((0, 32), (32, 32), (1, 128), (30, 32), (7, 20)):
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+        assert np.allclose(clopper_pearson(k, n), (ci.low, ci.high), atol=1e-9), (k, n)
+    assert clopper_pearson(0, 32) == (0.0, pytest.approx(1 - 0.025 ** (1 / 32)))  # 0.109
+    assert clopper_pearson(32, 32) == (pytest.approx(0.025 ** (1 / 32)), 1.0)  # 0.891
+    # the hull keeps whichever end is wider: a collapsed bootstrap gets the exact bounds
+    assert exact_proportion(Interval(0.0, 0.0, 0.0, 32)) == Interval(0.0, 0.0, pytest.approx(0.1089, abs=1e-4), 32)
+    wide = exact_proportion(Interval(0.5, 0.1, 0.9, 32))
+    assert (wide.low, wide.high) == (0.1, 0.9)
+    with pytest.raises(ValueError, match="successes"):
+        clopper_pearson(33, 32)
+    with pytest.raises(ValueError, match="proportion"):
+        exact_proportion(Interval(1.5, 1.0, 2.0, 10))
+
+
+def test_deviations_give_the_new_verdict_and_keep_the_old_one_beside_it():
+    from sepnb.analysis.stats import Interval
+
+    # 0 of 32 noise probes accepted: the bootstrap said [0, 0] (holds), the exact bound 0.109 > 0.05
+    iv, v, old = scorecard.judge_with_deviations("noise_input_unlikely_noisefree", Interval(0.0, 0.0, 0.0, 32), "book")
+    assert v == "inconclusive" and iv.high == pytest.approx(0.1089, abs=1e-4)
+    assert old == [{"deviation": "exact_proportions", "rule": "percentile bootstrap alone", "verdict": "holds"}]
+    # 32 of 32 mixes prefer the truth: still above 1/2 with the exact interval
+    iv, v, _ = scorecard.judge_with_deviations("added_posterior_prefers_truth", Interval(1.0, 1.0, 1.0, 32), "book")
+    assert v == "holds" and iv.low == pytest.approx(0.8911, abs=1e-4)
+    # the discrimination bar: 0.8 now, 0.9 before the rules file
+    iv, v, old = scorecard.judge_with_deviations(
+        "flow_noise_conditioned_nondiscriminative", Interval(0.906, 0.893, 0.918, 32), "book"
+    )
+    assert v == "does not hold" and (iv.low, iv.high) == (0.893, 0.918)
+    assert old == [{"deviation": "discrimination_bar", "rule": "threshold 0.9", "verdict": "inconclusive"}]
+    # a row no deviation names is judged as before, with nothing beside it
+    assert (
+        scorecard.judge_with_deviations("flow_noise_small_sigma_drop", Interval(0.02, 0.01, 0.03, 32), "book")[2] == []
+    )
+    # every deviation names rows that exist and says what the old rule was
+    ids = {r["id"] for r in scorecard.rules()["rows"]}
+    for d in scorecard.rules()["deviations"]:
+        assert set(d["rows"]) <= ids and d["old"] and d["after_results"] is True, d["id"]
+
+
+def _toy_results(rng, n, seed_shift=()):
+    """A minimal chapter-04 results entry for Figure 3's rows, with other training seeds shifted by ``seed_shift``."""
+    fig3 = {"flow": _cross(rng, 3, n), "wavenet": _cross(rng, 0.3, n)}
+    seeds = {
+        str(k + 1): {f: (np.asarray(v) + s * np.eye(4)[..., None]).tolist() for f, v in fig3.items()}
+        for k, s in enumerate(seed_shift)
+    }
+    return fig3, seeds
+
+
+def test_figure3_rows_judged_over_training_seeds():
+    """The two-level bootstrap: the same priors three times give the one-seed interval; priors that move
+    from seed to seed widen it; fewer seeds than the rule asks for is 'not tested'."""
+    from sepnb.analysis.stats import resample_indices
+
+    rng = np.random.default_rng(1)
+    fig3, seeds = _toy_results(rng, 64, seed_shift=(0.0, 0.0))
+    row = scorecard.rule("flow_toy_discriminates")
+
+    def judged(fig3, seeds):
+        c = object.__new__(scorecard._Toy)
+        c.profile, c.S, (c.R, c.seed) = "book", ["sine", "square", "saw", "triangle"], scorecard._boot()
+        c.fig3 = {f: np.asarray(v) for f, v in fig3.items()}
+        c.fig3_seeds = {0: c.fig3} | {int(k): {f: np.asarray(v) for f, v in d.items()} for k, d in seeds.items()}
+        c.n3, c.idx3 = 64, resample_indices(64, c.R, c.seed)
+        return scorecard._row_fig3_auc(row, c)[0]
+
+    same = judged(fig3, seeds)
+    assert same["seeds"] == [0, 1, 2] and same["verdict"] == "holds"
+    assert same["reason"].startswith("seeds 0, 1, 2: ") and "(holds, holds, holds)" in same["reason"]
+    assert "weakest prior's AUC per seed" in same["reason"]
+    # seeds 1 and 2 far worse (their own class no higher than the others): mean drops, interval widens
+    _, bad = _toy_results(np.random.default_rng(1), 64, seed_shift=(-3.0, -3.0))
+    moved = judged(fig3, bad)
+    assert moved["value"] < same["value"] - 0.2
+    assert moved["high"] - moved["low"] > 3 * (same["high"] - same["low"])
+    lacking = judged(fig3, {"1": seeds["1"]})
+    assert lacking["verdict"] == "not tested" and "[0, 1]" in lacking["reason"]
+
+
+def test_provenance_is_read_from_git(tmp_path, monkeypatch):
+    """Rule first, rule after the result, one commit, uncommitted result, and no history, on a repository
+    made here; and the book's own history for two rows whose order the second referee checked by hand."""
+    import subprocess
+
+    from sepnb.analysis import provenance as prov
+
+    def git(*a):
+        subprocess.run(["git", "-C", str(tmp_path), *a], check=True, capture_output=True)
+
+    def commit(path, text, msg):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+        git("add", path)
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", msg)
+
+    git("init", "-q")
+    commit("book/results/04_ood.json", '{"runs": {"figure3": 1}}', "result of figure 3")
+    commit("book/scorecard.yaml", "rows:\n- id: flow_toy_discriminates\n", "its rule, after it")
+    commit("book/scorecard.yaml", "rows:\n- id: flow_toy_discriminates\n- id: added_posterior_prefers_truth\n", "rule")
+    commit("book/results/06_separation.json", '{"runs": {"posterior_check": 1}}', "its result, after it")
+    monkeypatch.setattr(prov, "ROOT", tmp_path)
+    for f in (prov.has_history, prov.first_commit, prov._before, prov._time):
+        f.cache_clear()
+    try:
+        assert prov.row_provenance("flow_toy_discriminates")["order"] == "rule after the result"
+        assert prov.row_provenance("added_posterior_prefers_truth")["order"] == "rule first"
+        assert prov.row_provenance("flow_noisefree_peaked")["order"] == "unknown"  # neither in git
+        commit("book/scorecard.yaml", "rows:\n- id: added_training_budget\n", "a rule whose result is not committed")
+        prov.first_commit.cache_clear()
+        assert prov.row_provenance("added_training_budget")["order"] == "rule first"
+        (tmp_path / "book/results/05_variants.json").write_text('{"budget": 1, "authors_data": 1}')
+        (tmp_path / "book/scorecard.yaml").write_text("rows:\n- id: added_authors_data_fig3\n")
+        git("add", ".")
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a rule and its result together")
+        prov.first_commit.cache_clear()
+        assert prov.row_provenance("added_training_budget")["order"] == "rule first"
+        assert prov.row_provenance("added_authors_data_fig3")["order"] == "rule and result in one commit"
+    finally:
+        for f in (prov.has_history, prov.first_commit, prov._before, prov._time):
+            f.cache_clear()
+    if not prov.has_history():
+        pytest.skip("this checkout has no full git history; the book's provenance cannot be read")
+    assert scorecard.provenance("flow_toy_discriminates")["order"] == "rule after the result"  # 7763490 < 7f95f09
+    assert scorecard.provenance("added_posterior_prefers_truth")["order"] == "rule first"  # c2a4ec1 < 8685b36

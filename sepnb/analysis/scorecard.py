@@ -1,8 +1,8 @@
 """The scorecard's decision rules (``book/scorecard.yaml``), applied to intervals.
 
-``book/scorecard.yaml`` was written before the numbers it judges. Each row
-names a quantity, a threshold and a direction; :func:`verdict` turns a 95%
-interval into the row's verdict exactly as the file's header says:
+Each row of ``book/scorecard.yaml`` names a quantity, a threshold and a
+direction; :func:`verdict` turns a 95% interval into the row's verdict exactly
+as the file's header says:
 
 * ``holds``: the whole interval lies strictly on the claim's side of the threshold;
 * ``does not hold``: the whole interval lies strictly on the other side;
@@ -10,7 +10,11 @@ interval into the row's verdict exactly as the file's header says:
 * ``not tested``: fewer clusters than the row's ``min_clusters``, the ``smoke``
   profile, or data that is not what the row requires.
 
-Rows judged per family combine with :func:`combine`.
+Rows judged per family combine with :func:`combine`. The file's recorded
+``deviations`` (rules changed after their results were seen) are applied by
+:func:`judge_with_deviations`, which also gives the verdict under the old
+rule; whether each rule came before its result is read from git
+(:func:`provenance`, :mod:`sepnb.analysis.provenance`), not from the file.
 """
 
 from __future__ import annotations
@@ -23,7 +27,20 @@ import numpy as np
 
 from sepnb.core.paths import BOOK
 
-__all__ = ["RULES_PATH", "VERDICTS", "rules", "rule", "verdict", "combine", "judge"]
+__all__ = [
+    "RULES_PATH",
+    "VERDICTS",
+    "rules",
+    "rule",
+    "verdict",
+    "combine",
+    "judge",
+    "deviations",
+    "judge_with_deviations",
+    "provenance",
+    "toy_rows",
+    "compute",
+]
 
 RULES_PATH = BOOK / "scorecard.yaml"
 VERDICTS = ("holds", "does not hold", "inconclusive", "not tested")
@@ -95,8 +112,10 @@ def judge(
     profile: str,
     data: str = "toy",
     path: Path | str = RULES_PATH,
+    threshold: float | None = None,
 ) -> str:
-    """The verdict of one row (one family) from its interval, with the ``not tested`` cases."""
+    """The verdict of one row (one family) from its interval, with the ``not tested`` cases
+    (``threshold`` replaces the row's own, for the old verdict of a recorded deviation)."""
     r = rule(row_id, path)
     d = rules(path)["defaults"]
     if profile in d.get("exclude_profiles", []) or data != r.get("requires_data", data):
@@ -105,7 +124,48 @@ def judge(
     need = r.get("min_clusters", d["min_clusters"].get(kind, 1))
     if n_clusters < need:
         return "not tested"
-    return verdict(low, high, r.get("threshold"), r.get("direction", "above"), r.get("band"))
+    t = r.get("threshold") if threshold is None else threshold
+    return verdict(low, high, t, r.get("direction", "above"), r.get("band"))
+
+
+def deviations(row_id: str) -> list[dict]:
+    """The rules file's recorded deviations that change row ``row_id``."""
+    return [d for d in rules().get("deviations", []) if row_id in d.get("rows", ())]
+
+
+def judge_with_deviations(row_id: str, iv, profile: str, data: str = "toy"):
+    """Row ``row_id`` judged on interval ``iv`` under the rules as they stand, with its recorded
+    deviations applied: ``(interval, verdict, old)``.
+
+    ``exact_proportions`` widens the interval of a proportion to its hull with
+    the exact (Clopper-Pearson) interval; ``discrimination_bar`` keeps the rule
+    but also judges at the old bar. ``old`` lists, per deviation, the verdict
+    the row had under the rule before it (``{"deviation", "rule", "verdict"}``).
+    """
+    from sepnb.analysis.stats import exact_proportion
+
+    devs = deviations(row_id)
+    before = judge(row_id, iv.low, iv.high, iv.n_clusters, profile, data)
+    old = []
+    for d in devs:
+        if "interval" in d.get("old", {}):
+            iv = exact_proportion(iv)
+    now = judge(row_id, iv.low, iv.high, iv.n_clusters, profile, data)
+    if now == "not tested":
+        return iv, now, old
+    for d in devs:
+        if "interval" in d["old"]:
+            old.append({"deviation": d["id"], "rule": "percentile bootstrap alone", "verdict": before})
+        if "threshold" in d["old"]:
+            t = d["old"]["threshold"]
+            old.append(
+                {
+                    "deviation": d["id"],
+                    "rule": f"threshold {t}",
+                    "verdict": judge(row_id, iv.low, iv.high, iv.n_clusters, profile, data, threshold=t),
+                }
+            )
+    return iv, now, old
 
 
 def diagnose(v_holds: str, v_prefers: str) -> str:
@@ -127,8 +187,10 @@ def _mix_interval(values):
 
 
 def _verdict_of(row_id: str, iv, profile: str) -> dict:
-    """``{"interval": ..., "verdict": ...}`` of row ``row_id`` for the interval ``iv``."""
-    return {"interval": iv.to_json(), "verdict": judge(row_id, iv.low, iv.high, iv.n_clusters, profile)}
+    """``{"interval": ..., "verdict": ..., "old": [...]}`` of row ``row_id`` for the interval ``iv``
+    (deviations applied, :func:`judge_with_deviations`)."""
+    iv, v, old = judge_with_deviations(row_id, iv, profile)
+    return {"interval": iv.to_json(), "verdict": v, **({"old": old} if old else {})}
 
 
 def separation_rows(result: dict, seed: int = 0) -> dict:
@@ -206,7 +268,7 @@ def _interval(value, draws, n):
     return from_draws(float(value), np.asarray(draws, dtype=float), n)
 
 
-def _entry(row, family, iv=None, verdict=None, reason="", value=None, config=None):
+def _entry(row, family, iv=None, verdict=None, reason="", value=None, config=None, old=()):
     return {
         "id": row["id"],
         "kind": row.get("kind", ""),
@@ -219,6 +281,7 @@ def _entry(row, family, iv=None, verdict=None, reason="", value=None, config=Non
         "n_clusters": None if iv is None else iv.n_clusters,
         "verdict": verdict or "not tested",
         "reason": reason,
+        "old": list(old),
         "chapter": row.get("chapter", ""),
     }
 
@@ -227,8 +290,9 @@ def _not_tested(row, reason, family=None):
     return _entry(row, family or row.get("family", ""), reason=reason)
 
 
-def _judged(row, family, iv, profile, config=None):
-    return _entry(row, family, iv, judge(row["id"], iv.low, iv.high, iv.n_clusters, profile), config=config)
+def _judged(row, family, iv, profile, config=None, reason=""):
+    iv, v, old = judge_with_deviations(row["id"], iv, profile)
+    return _entry(row, family, iv, v, config=config, old=old, reason=reason)
 
 
 def _rank_below(reference, value):
@@ -253,6 +317,10 @@ class _Toy:
         self.grid = {f: np.asarray(v) for f, v in r04["figure4_per_item"].items()}
         self.sig = [float(s) for s in r04["figure4"]["flow"]["test_sigmas"]]
         self.probes = {k: np.asarray(v) for k, v in r04["table1_per_probe"].items()}
+        # Figure 3 of the priors of other training seeds (the same windows), by seed; seed 0 is fig3
+        self.fig3_seeds = {0: self.fig3} | {
+            int(k): {f: np.asarray(v) for f, v in d.items()} for k, d in r04.get("figure3_per_item_seeds", {}).items()
+        }
         self.n3, self.n4 = self.fig3["flow"].shape[-1], self.grid["flow"].shape[-1]
         self.idx3 = resample_indices(self.n3, self.R, self.seed)
         self.idx4 = resample_indices(self.n4, self.R, self.seed)
@@ -271,12 +339,60 @@ class _Toy:
         return resample_indices(self.probe("N(0, 0.5)", "noise-free").shape[-1], self.R, self.seed + 1)
 
 
+def _over_seeds(row, c: _Toy, family: str, stat, stat_draws, also=None) -> list[dict]:
+    """A Figure 3 row judged over the training seeds of the rules file (``defaults.training_seeds``).
+
+    ``stat(values)`` is the row's statistic on Figure 3's per-item values of one
+    seed, ``stat_draws(values, idx)`` its draws on item resamples ``idx``. The
+    interval is the two-level bootstrap: per draw, seeds with replacement and
+    (independently) items, the statistic averaged over the drawn seeds.
+    ``also = (label, f)``: ``f(values)`` is a seed's ``also_report`` number, reported per seed.
+    """
+    ts = rules()["defaults"]["training_seeds"]
+    want = [int(x) for x in ts["seeds"]]
+    if row["id"] not in ts["rows"]:  # judged on training seed 0 alone (the caller says so)
+        return [
+            _judged(row, family, _interval(stat(c.fig3[family]), stat_draws(c.fig3[family], c.idx3), c.n3), c.profile)
+        ]
+    have = sorted(s for s in c.fig3_seeds if s in want)
+    if have != want:
+        return [_not_tested(row, f"chapter 04's results hold training seeds {have}; the rule asks for {want}", family)]
+    vals = [c.fig3_seeds[s][family] for s in have]
+    per_value = np.array([stat(v) for v in vals])
+    per_draws = np.stack([stat_draws(v, c.idx3) for v in vals])  # [seed, R]
+    pick = np.random.default_rng(c.seed + 2).integers(0, len(have), size=(c.R, len(have)))
+    draws = per_draws[pick, np.arange(c.R)[:, None]].mean(1)
+    each = []  # each seed's own verdict, on its item bootstrap
+    for v, d in zip(per_value, per_draws):
+        iv = _interval(v, d, c.n3)
+        each.append(judge(row["id"], iv.low, iv.high, iv.n_clusters, c.profile))
+    reason = f"seeds {', '.join(map(str, have))}: {', '.join(f'{v:.3g}' for v in per_value)} ({', '.join(each)})"
+    if also:
+        reason += f"; {also[0]} per seed: {', '.join(f'{also[1](v):.2f}' for v in vals)}"
+    e = _judged(row, family, _interval(per_value.mean(), draws, c.n3), c.profile, reason=reason)
+    e["seeds"] = have
+    return [e]
+
+
+def _cross(values):
+    """Figure 3's per-item values ``[prior, data, item]`` as a CrossLikelihood over the toy sources."""
+    from sepnb.analysis.ood import CrossLikelihood
+    from sepnb.data.toy import SOURCES
+
+    return CrossLikelihood(np.asarray(values), list(SOURCES), list(SOURCES))
+
+
+#: Figure 3's AUC rows report their weakest prior (the rules file's also_report: "for all prior models").
+_AUC_ALSO = ("weakest prior's AUC", lambda values: float(_cross(values).aucs().min()))
+
+
 # One small function per row of chapter 04 (Figure 3's rows use all fig3_items clean test items; the
 # grid's cell (prior 0, test 0) holds the first ood_items of the same items, scored by the same priors).
 def _row_fig3_auc(row, c: _Toy):
     f = "flow" if row["id"].startswith("flow") else "wavenet"
-    v, d = _mean_auc(c.fig3[f], c.idx3)
-    return [_judged(row, f, _interval(v, d, c.n3), c.profile)]
+    return _over_seeds(
+        row, c, f, lambda v: float(_cross(v).aucs().mean()), lambda v, idx: _mean_auc(v, idx)[1], also=_AUC_ALSO
+    )
 
 
 def _row_fig3_diagonal(row, c: _Toy):
@@ -285,8 +401,7 @@ def _row_fig3_diagonal(row, c: _Toy):
     def frac(vals):
         return float(CrossLikelihood(vals, c.S, c.S).own_prior_ranks_first().mean())
 
-    d = [frac(c.fig3["flow"][..., i]) for i in c.idx3]
-    return [_judged(row, "flow", _interval(frac(c.fig3["flow"]), d, c.n3), c.profile)]
+    return _over_seeds(row, c, "flow", frac, lambda v, idx: np.array([frac(v[..., i]) for i in idx]))
 
 
 def _row_noisefree_peaked(row, c: _Toy):
@@ -401,6 +516,42 @@ def _toy_rows(row, r04, profile):
     return TOY_ROWS[row["id"]](row, c)
 
 
+def _chapter04_row(row, r04, profile: str, key: str = "") -> list[dict]:
+    """Chapter 04's row ``row`` (toy or music) judged from its results entry ``r04`` alone."""
+    rid = row["id"]
+    if row.get("requires_data") == "musdb18" or rid.startswith("musdb"):
+        label = (r04 or {}).get("music_data", "")
+        return [
+            _not_tested(
+                row,
+                "needs musdb18; the music here is a stand-in"
+                if "stand-in" in label
+                else "needs musdb18; no music results"
+                if not label
+                else "chapter 04 stores no per-song values yet, which the interval needs",
+            )
+        ]
+    if r04 is None or "figure4_per_item" not in r04:
+        return [_not_tested(row, f"no per-item results for {key or profile} (chapter 04)")]
+    entries = _toy_rows(row, r04, profile)
+    if rid not in rules()["defaults"].get("training_seeds", {}).get("rows", ()):
+        for e in entries:  # the rules file: rows not judged over seeds say so
+            if e["verdict"] != "not tested":
+                e["reason"] = "; ".join(x for x in ("one training seed", e["reason"]) if x)
+    return entries
+
+
+def toy_rows(r04: dict, profile: str) -> list[dict]:
+    """The scorecard rows of chapter 04 judged from its results entry alone (what the chapter shows;
+    :func:`compute` gives the same entries, with the notes of chapter 05's variants added)."""
+    return [
+        e
+        for row in rules()["rows"]
+        if row.get("kind") != "paper_claim_composite" and not row["id"].startswith(("added_", "langevin_"))
+        for e in _chapter04_row(row, r04, profile)
+    ]
+
+
 def _max_level_auc(diag, idx):
     """Max over noise levels of the mean AUC of ``diag [level, prior, data, item]``, and its draws over ``idx``."""
     from sepnb.analysis.ood import CrossLikelihood
@@ -461,11 +612,14 @@ def variant_rows(r07: dict, profile: str) -> list[dict]:
     idx3 = resample_indices(n3, R, seed)
     (v1, d1), (v4, d4) = _mean_auc(one, idx3), _mean_auc(four, idx3)
     e = _judged(by_id["added_training_budget"], "wavenet", _interval(v4 - v1, d4 - d1, n3), profile)
-    claim = [
-        judge("wavenet_toy_not_discriminative", iv.low, iv.high, n3, profile)
-        for iv in (_interval(v1, d1, n3), _interval(v4, d4, n3))
-    ]
+    ivs = (_interval(v1, d1, n3), _interval(v4, d4, n3))
+    claim = [judge("wavenet_toy_not_discriminative", iv.low, iv.high, n3, profile) for iv in ivs]
     e["reason"] = f"wavenet_toy_not_discriminative: {claim[0]} at 1x, {claim[1]} at {b['factor']}x"
+    for d in deviations("wavenet_toy_not_discriminative"):
+        if "threshold" in d.get("old", {}) and "not tested" not in claim:
+            t = d["old"]["threshold"]
+            at = [judge("wavenet_toy_not_discriminative", iv.low, iv.high, n3, profile, threshold=t) for iv in ivs]
+            e["reason"] += f" (at the old bar {t}: {at[0]} at 1x, {at[1]} at {b['factor']}x)"
     e["note_for"] = {
         "row": "wavenet_toy_not_discriminative",
         "text": f"chapter 05: {claim[0]} at 1x, {claim[1]} at {b['factor']}x the steps",
@@ -479,7 +633,8 @@ def variant_rows(r07: dict, profile: str) -> list[dict]:
     theirs, ours = (np.asarray(r07["authors_data"][k]) for k in ("fig3_per_item", "ours_fig3_per_item"))
     iv_t = _interval(*_mean_auc(theirs, resample_indices(theirs.shape[-1], R, seed)), theirs.shape[-1])
     iv_o = _interval(*_mean_auc(ours, resample_indices(ours.shape[-1], R, seed)), ours.shape[-1])
-    e = _entry(row, "flow", iv_t, judge(row["id"], iv_t.low, iv_t.high, iv_t.n_clusters, profile, data="toy_authors"))
+    iv_t, v_t, old = judge_with_deviations(row["id"], iv_t, profile, data="toy_authors")
+    e = _entry(row, "flow", iv_t, v_t, old=old)
     ours_verdict = judge(row["compare_with"], iv_o.low, iv_o.high, iv_o.n_clusters, profile)
     change = _change(e["verdict"], ours_verdict)
     e["reason"] = f"{change} vs our data ({ours_verdict})"
@@ -505,6 +660,7 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
 
     def load(stem):
         p = folder / f"{stem}.json"
+        paths.note_read(p)
         return json.loads(p.read_text())["runs"].get(key) if p.exists() else None
 
     if profile in rules()["defaults"].get("exclude_profiles", []):
@@ -527,19 +683,6 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
     for row in rules()["rows"]:
         rid = row["id"]
         if row.get("kind") == "paper_claim_composite":
-            continue
-        if row.get("requires_data") == "musdb18" or rid.startswith("musdb"):
-            label = (r04 or {}).get("music_data", "")
-            out.append(
-                _not_tested(
-                    row,
-                    "needs musdb18; the music here is a stand-in"
-                    if "stand-in" in label
-                    else "needs musdb18; no music results"
-                    if not label
-                    else "chapter 04 stores no per-song values yet, which the interval needs",
-                )
-            )
             continue
         if rid in (
             "langevin_separation_fails",
@@ -574,6 +717,7 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
                         Interval(**v["interval"]),
                         v["verdict"],
                         config=config if ":" in config else None,
+                        old=v.get("old", ()),
                     )
                 )
             continue
@@ -583,12 +727,9 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
         if rid.startswith("added_"):
             out.append(_not_tested(row, f"no results for {key} (chapter 05)"))
             continue
-        if r04 is None or "figure4_per_item" not in r04:
-            out.append(_not_tested(row, f"no per-item results for {key} (chapter 04)"))
-            continue
-        for e in _toy_rows(row, r04, profile):
-            if rid in notes and not e["reason"] and e["verdict"] != "not tested":
-                e["reason"] = notes[rid]
+        for e in _chapter04_row(row, r04, profile, key):
+            if rid in notes and e["verdict"] != "not tested":
+                e["reason"] = "; ".join(x for x in (e["reason"], notes[rid]) if x)
             out.append(e)
     by_id = {}
     for e in out:
@@ -639,3 +780,25 @@ def _with_chapters(entries: list[dict]) -> list[dict]:
             else "04_ood"
         )
     return entries
+
+
+def provenance(row_id: str) -> dict:
+    """When row ``row_id``'s rule entered git against its result (:mod:`sepnb.analysis.provenance`),
+    with the parts of the rules added later: ``{"order", "rule_commit", "result_commit", "later": [...]}``.
+
+    ``later`` lists the recorded deviations that change the row (each made
+    after the results, as the rules file says) and, for the rows judged over
+    training seeds, the seed rule against the first results of the other seeds.
+    """
+    from sepnb.analysis import provenance as prov
+
+    r = rule(row_id)
+    out = dict(prov.row_provenance(row_id, tuple(r.get("composite_of", ()))))
+    later = []
+    for d in deviations(row_id):
+        later.append({"what": f"deviation {d['id']}", **prov.part_provenance(f"- id: {d['id']}", row_id)})
+    if row_id in rules()["defaults"].get("training_seeds", {}).get("rows", ()):
+        p = prov.amendment_provenance("training_seeds:", "04_ood", '"figure3_per_item_seeds"')
+        later.append({"what": "training-seed rule", **p})
+    out["later"] = later
+    return out

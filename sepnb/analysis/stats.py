@@ -6,7 +6,11 @@ them one by one is too narrow. :func:`cluster_bootstrap` resamples whole
 clusters (one row of ``values`` per cluster: a test mix, a test item) with
 replacement and recomputes the statistic on each resample; the interval is
 the 2.5th and 97.5th percentiles (the percentile bootstrap, 2000 resamples,
-as ``book/scorecard.yaml`` fixes for every verdict).
+as ``book/scorecard.yaml`` fixes for every verdict). Where the statistic is a
+proportion, a percentile bootstrap of 0/n or n/n collapses to a point;
+:func:`clopper_pearson` gives the exact binomial interval and
+:func:`exact_proportion` the hull of both (the rules file's deviation
+``exact_proportions``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 
 from sepnb.core.checks import check_int
 
-__all__ = ["Interval", "cluster_bootstrap", "resample_indices", "from_draws"]
+__all__ = ["Interval", "cluster_bootstrap", "resample_indices", "from_draws", "clopper_pearson", "exact_proportion"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +83,35 @@ def from_draws(value: float, draws, n_clusters: int, level: float = 0.95) -> Int
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(draws, [tail, 100 - tail])
     return Interval(float(value), float(low), float(high), int(n_clusters))
+
+
+def clopper_pearson(successes: float, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) two-sided interval of a binomial proportion ``successes / trials``.
+
+    ``[Beta(level/2; k, n - k + 1), Beta(1 - level/2; k + 1, n - k)]`` with the
+    lower end 0 at ``k = 0`` and the upper end 1 at ``k = n``; ``successes``
+    may be a non-integer (a proportion times a number of clusters), for which
+    the same beta quantiles are taken.
+    """
+    from scipy.stats import beta
+
+    n = check_int(trials, "trials", 1)
+    k = float(successes)
+    if not 0 <= k <= n:
+        raise ValueError(f"successes must lie in [0, trials={n}], got {successes!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    tail = (1 - level) / 2
+    low = 0.0 if k == 0 else float(beta.ppf(tail, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(1 - tail, k + 1, n - k))
+    return low, high
+
+
+def exact_proportion(iv: Interval, trials: int | None = None, level: float = 0.95) -> Interval:
+    """The hull of the bootstrap interval ``iv`` of a proportion and its exact interval over
+    ``trials`` independent units (default ``iv.n_clusters``), at ``k = iv.value * trials``."""
+    n = iv.n_clusters if trials is None else check_int(trials, "trials", 1)
+    if not 0 <= iv.value <= 1:
+        raise ValueError(f"a proportion lies in [0, 1], got {iv.value!r}")
+    low, high = clopper_pearson(iv.value * n, n, level)
+    return Interval(iv.value, min(iv.low, low), max(iv.high, high), iv.n_clusters)

@@ -28,7 +28,16 @@ from pathlib import Path
 
 from sepnb.core import atomic, paths, profiles
 
-__all__ = ["chapters", "cell_differences", "execute_chapter", "save_notebook", "copy_static_assets", "build", "main"]
+__all__ = [
+    "chapters",
+    "cell_differences",
+    "execute_chapter",
+    "save_notebook",
+    "stale_chapters",
+    "copy_static_assets",
+    "build",
+    "main",
+]
 
 KERNEL = "python3"
 #: Per-cell time limit when executing a chapter (seconds); the book profile trains priors.
@@ -192,18 +201,22 @@ def execute_chapter(stem: str, profile: str, parameters: dict | None = None, out
     running = out_dir / f"{stem}.running.ipynb"
     failed = out_dir / f"{stem}.failed.ipynb"
     params = {"profile": profile, **(parameters or {})}
+    reads_log = out_dir / f".{stem}.reads.jsonl"
+    reads_log.unlink(missing_ok=True)
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(
-            str(src),
-            str(running),
-            parameters=params,
-            kernel_name=KERNEL,
-            cwd=str(paths.NOTEBOOKS),
-            progress_bar=False,
-            execution_timeout=CELL_TIMEOUT,
-        )
+        with paths.environ(**{paths.READS_ENV: reads_log}):
+            pm.execute_notebook(
+                str(src),
+                str(running),
+                parameters=params,
+                kernel_name=KERNEL,
+                cwd=str(paths.NOTEBOOKS),
+                progress_bar=False,
+                execution_timeout=CELL_TIMEOUT,
+            )
     except PapermillExecutionError as err:
+        reads_log.unlink(missing_ok=True)
         os.replace(running, failed)
         raise BookError(
             f"chapter {stem} failed in cell {err.cell_index} (execution count {err.exec_count}): "
@@ -211,11 +224,14 @@ def execute_chapter(stem: str, profile: str, parameters: dict | None = None, out
             f"  the partial run is in {_rel(failed)}; the previous {_rel(out)} was left as it was"
         ) from None
     except BaseException:
+        reads_log.unlink(missing_ok=True)
         running.unlink(missing_ok=True)
         raise
     seconds = time.perf_counter() - t0
     nb = nbformat.read(running, as_version=4)
     _strip_volatile(nb)
+    nb.metadata["sepnb"] = {"reads": _reads(reads_log, own=stem)}
+    reads_log.unlink(missing_ok=True)
     # a chapter that hides its parameters cell hides papermill's injected copy of it too
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     if any("parameters" in t and "remove-cell" in t for t in tags):
@@ -226,6 +242,54 @@ def execute_chapter(stem: str, profile: str, parameters: dict | None = None, out
     running.unlink()
     failed.unlink(missing_ok=True)
     return seconds
+
+
+def _reads(log: Path, own: str) -> dict:
+    """``{stem: sha256}`` of the other chapters' results a kernel read (its own results excluded)."""
+    out = {}
+    if log.exists():
+        for line in log.read_text().splitlines():
+            r = json.loads(line)
+            if r["stem"] != own:
+                out[r["stem"]] = r["sha256"]
+    return dict(sorted(out.items()))
+
+
+def _sha256(path: Path) -> str | None:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+_NO_RECORD = "(no record of what it read)"
+
+
+def stale_chapters(out_dir: Path | None = None, results: Path | None = None, stems: list[str] | None = None) -> dict:
+    """The executed chapters in ``out_dir`` (default ``book/``) that read other chapters' results which
+    have changed since: ``{stem: [the results files that differ]}``.
+
+    A chapter's metadata (``sepnb.reads``, written when it is executed) holds
+    the SHA-256 of every results file it read; a file that differs now, or is
+    gone, makes the chapter stale. Chapters without that record (executed
+    before it was kept) are listed with ``["(no record of what it read)"]``.
+    """
+    import nbformat
+
+    out_dir = paths.BOOK if out_dir is None else Path(out_dir)
+    results = paths.RESULTS if results is None else Path(results)
+    stale = {}
+    for stem in stems or chapters():
+        path = out_dir / f"{stem}.ipynb"
+        if not path.exists():
+            continue
+        reads = nbformat.read(path, as_version=4).metadata.get("sepnb", {}).get("reads")
+        if reads is None:
+            stale[stem] = [_NO_RECORD]
+            continue
+        changed = [f"{s}.json" for s, h in reads.items() if _sha256(results / f"{s}.json") != h]
+        if changed:
+            stale[stem] = changed
+    return stale
 
 
 #: The git-ignored folder that ``_config.yml`` names as ``html_static_path``.
@@ -273,12 +337,16 @@ def copy_static_assets(root: Path | None = None) -> Path:
     return dest
 
 
-def build(profile: str, only: list[str] | None = None, execute: bool = True) -> None:
+def build(profile: str, only: list[str] | None = None, execute: bool = True, stale: bool = False) -> None:
     """Execute the chapters (all, or ``only``) at ``profile``; at the book's profile, build ``_build/html``.
 
     At the book's profile the chapters go to ``book/`` and their results to ``book/results``
     (this is the one writer of both); at any other profile to ``_build/profile-<name>/`` and
     its ``results/``, and the HTML (made from ``book/``) is left alone.
+
+    A chapter that read another chapter's results which changed after it ran (a
+    chapter executed later rewrote them) is executed again, until none is stale.
+    ``stale=True`` executes only the chapters that are stale now (:func:`stale_chapters`).
     """
     profiles.get(profile)  # unknown name -> clear ValueError
     stems = chapters()
@@ -297,18 +365,53 @@ def build(profile: str, only: list[str] | None = None, execute: bool = True) -> 
     results = results_for(profile)
     timings_path = results / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    if execute:
+    out_dir = output_dir(profile)
+    if stale:
+        found = stale_chapters(out_dir, results, stems)
+        unrecorded = [s for s, why in found.items() if why == [_NO_RECORD]]
+        if unrecorded:
+            print(
+                f"not executed: {', '.join(unrecorded)} (run before reads were recorded; "
+                "execute them with --only if they are to be refreshed)",
+                flush=True,
+            )
+        found = {s: why for s, why in found.items() if s not in unrecorded}
+        for stem, why in found.items():
+            print(f"{stem} is stale: it read {', '.join(why)}, which changed since", flush=True)
+        stems = [s for s in stems if s in found]
+        if not stems:
+            print("no chapter is stale: every recorded chapter read the results that are there now", flush=True)
+    if execute and stems:
         results.mkdir(parents=True, exist_ok=True)
-        out_dir = output_dir(profile)
-        with paths.environ(SEPNB_RESULTS=results):  # the kernels inherit it
-            for i, stem in enumerate(execution_order(stems), 1):
-                print(
-                    f"[{i}/{len(stems)}] executing {stem} at profile {profile!r} into {_rel(out_dir)}/ ...", flush=True
-                )
-                seconds = execute_chapter(stem, profile, out_dir=out_dir)
-                print(f"[{i}/{len(stems)}] {stem} done in {seconds:.0f} s", flush=True)
-                timings[stem] = {"profile": profile, "seconds": round(seconds, 1)}
-                _write_json(timings_path, timings)
+
+        def run(order, tag=""):
+            with paths.environ(SEPNB_RESULTS=results):  # the kernels inherit it
+                for i, stem in enumerate(order, 1):
+                    print(
+                        f"[{i}/{len(order)}]{tag} executing {stem} at profile {profile!r} into {_rel(out_dir)}/ ...",
+                        flush=True,
+                    )
+                    seconds = execute_chapter(stem, profile, out_dir=out_dir)
+                    print(f"[{i}/{len(order)}]{tag} {stem} done in {seconds:.0f} s", flush=True)
+                    timings[stem] = {"profile": profile, "seconds": round(seconds, 1)}
+                    _write_json(timings_path, timings)
+
+        before = {f.name: _sha256(f) for f in results.glob("*.json")}
+        run(execution_order(stems))
+        # A chapter (executed now or before) that read results this build rewrote runs again, until none
+        # does: the book's chapters then all read the results that are there.
+        for _ in range(len(chapters())):
+            rewritten = {f.name for f in results.glob("*.json") if _sha256(f) != before.get(f.name)}
+            again = {
+                s: why
+                for s, why in stale_chapters(out_dir, results).items()
+                if why != [_NO_RECORD] and set(why) & rewritten
+            }
+            if not again:
+                break
+            for stem, why in again.items():
+                print(f"{stem} read {', '.join(why)}, which this build rewrote: executing it again", flush=True)
+            run(execution_order(list(again)), tag=" (again)")
     if profile != BOOK_PROFILE:
         print(
             f"done: the {profile!r} chapters are in {_rel(output_dir(profile))}/, their results in "
@@ -334,6 +437,11 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="+", metavar="CHAPTER", help="execute only these chapters (e.g. 01_data)")
     ap.add_argument("--no-execute", action="store_true", help="build the HTML from the chapters already in book/")
     ap.add_argument(
+        "--stale",
+        action="store_true",
+        help="execute only the chapters that read other chapters' results which changed since they ran",
+    )
+    ap.add_argument(
         "--save-notebooks",
         action="store_true",
         help="re-save notebooks/*.ipynb from a fresh smoke-profile run of their .py, then stop",
@@ -351,7 +459,7 @@ def main(argv=None) -> int:
                     print(f"saving notebooks/{stem}.ipynb from a fresh run of {stem}.py (smoke) ...", flush=True)
                     print(f"  done in {save_notebook(stem, scratch=scratch):.0f} s", flush=True)
             return 0
-        build(args.profile, only=args.only, execute=not args.no_execute)
+        build(args.profile, only=args.only, execute=not args.no_execute, stale=args.stale)
     except (BookError, ValueError) as err:
         print(f"\nsepnb.book: error: {err}", file=sys.stderr)
         return 1

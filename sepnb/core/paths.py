@@ -58,11 +58,35 @@ def results_dir() -> Path:
     return home() / "results"
 
 
+#: The environment variable naming the file where :func:`note_read` records the results a
+#: process reads (set by the book's build for each chapter it executes).
+READS_ENV = "SEPNB_READS_LOG"
+
+
+def note_read(path: Path) -> None:
+    """Record that this process read the results file ``path`` (its stem and the SHA-256 of its
+    bytes) in ``$SEPNB_READS_LOG``, when set: the book's build stores what a chapter read in the
+    chapter's metadata, so a chapter executed against other results than the committed ones is
+    found (``python -m sepnb.book --stale``, ``tests/test_book.py``)."""
+    log = os.environ.get(READS_ENV)
+    if not log or not Path(path).is_file():
+        return
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    with open(log, "a") as f:
+        f.write(json.dumps({"stem": Path(path).stem, "sha256": digest}) + "\n")
+
+
 def read_results(stem: str) -> Path:
     """The results file ``<stem>.json`` a chapter reads from another: this process's
-    :func:`results_dir` if it has one, else the book's (``book/results``)."""
+    :func:`results_dir` if it has one, else the book's (``book/results``). The read is
+    recorded (:func:`note_read`)."""
     mine = results_dir() / f"{stem}.json"
-    return mine if mine.exists() else RESULTS / f"{stem}.json"
+    path = mine if mine.exists() else RESULTS / f"{stem}.json"
+    note_read(path)
+    return path
 
 
 def runs_dir() -> Path:

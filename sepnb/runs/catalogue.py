@@ -317,7 +317,12 @@ def listed_music_config(profile, family: str, source: str, seed: int = 0, music:
 
 
 def profile_runs(
-    profile, seed: int = 0, music: str = "auto", with_music: bool = True, with_variants: bool = True
+    profile,
+    seed: int = 0,
+    music: str = "auto",
+    with_music: bool = True,
+    with_variants: bool = True,
+    with_seeds: bool = True,
 ) -> list[tuple[dict, RunConfig]]:
     """Every run the chapters ask the store for at a profile, parents first: ``[(what, cfg)]``.
 
@@ -328,8 +333,10 @@ def profile_runs(
     03's default ``sigma`` is one of them); the 8 music priors on the data
     ``music`` picks (chapter 02; the stand-in is not written to list them);
     the Conv-TasNet separator (chapter 06); the 4 denoising priors
-    (chapter 07); and chapter 05's variants (:func:`variant_runs`; left out
-    with ``with_variants=False``). Chapter 01 trains nothing.
+    (chapter 07); chapter 05's variants (:func:`variant_runs`; left out
+    with ``with_variants=False``); and the noise-free toy priors of the
+    other training seeds of ``profile.train_seeds`` (chapter 04's Figure 3 over
+    seeds; left out with ``with_seeds=False``). Chapter 01 trains nothing.
     """
     from sepnb.core import profiles
 
@@ -362,4 +369,12 @@ def profile_runs(
     out.append(({"family": "convtasnet", "source": "mix", "seed": seed}, separator_config(p, seed=seed)))
     for source in SOURCES:
         out.append(({"family": "denoiser", "source": source, "seed": seed}, denoiser_config(p, source, seed=seed)))
-    return out + (variant_runs(p, seed=seed) if with_variants else [])
+    out += variant_runs(p, seed=seed) if with_variants else []
+    if with_seeds:
+        for s in (s for s in p.train_seeds if s != seed):
+            for family in FAMILIES:
+                for source in SOURCES:
+                    out.append(
+                        ({"family": family, "source": source, "seed": s}, prior_config(p, family, source, seed=s))
+                    )
+    return out
