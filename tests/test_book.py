@@ -68,7 +68,7 @@ def test_unknown_profile_or_chapter_is_refused_before_running(tree):
 
 def test_a_chapter_records_the_results_it_read_and_goes_stale_when_they_change(tree, tmp_path):
     """Issue 22: the executed chapter's metadata holds the SHA-256 of each other chapter's results it read;
-    changing one value of those results makes it stale, and --stale executes it (and only it) again."""
+    changing one value of those results makes it stale."""
     import json
 
     results = tmp_path / "results"
@@ -91,6 +91,50 @@ def test_a_chapter_records_the_results_it_read_and_goes_stale_when_they_change(t
     del legacy.metadata["sepnb"]
     nbformat.write(legacy, tree / "book" / "09_q.ipynb")
     assert build.stale_chapters(tree / "book", results, ["09_q"]) == {"09_q": ["(no record of what it read)"]}
+
+
+def test_the_build_executes_again_a_chapter_whose_inputs_it_rewrote(tree, tmp_path, monkeypatch, capsys):
+    """A chapter that read a results file which a later chapter of the same build rewrote is executed again;
+    --stale then finds nothing, and after an outside change executes only the chapter that read it."""
+    import json
+
+    import jupytext
+
+    monkeypatch.setattr(paths, "ROOT", tree)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "09_w.json").write_text(json.dumps({"runs": {"k": {"x": 0}}}))
+    reader = "from sepnb.core import paths\nimport json\nprint(json.loads(paths.read_results('09_w').read_text()))"
+    writer = (
+        "from sepnb.core import paths\nimport json\n"
+        "x = json.loads((paths.results_dir() / '09_w.json').read_text())['runs']['k']['x'] + 1\n"
+        "_ = paths.update_results('09_w', 'k', {'x': x})"
+    )
+    for stem, src in (("09_r", reader), ("09_w", writer)):
+        _notebook(tree / "notebooks" / f"{stem}.ipynb", src)
+        jupytext.write(
+            nbformat.read(tree / "notebooks" / f"{stem}.ipynb", as_version=4),
+            tree / "notebooks" / f"{stem}.py",
+            fmt="py:percent",
+        )
+    (tree / "_toc.yml").write_text("format: jb-book\nroot: book/09_r\nchapters:\n- file: book/09_w\n")
+    out_dir = build.output_dir("smoke")
+
+    def printed(stem):
+        return nbformat.read(out_dir / f"{stem}.ipynb", as_version=4).cells[-1].outputs[0].text
+
+    with paths.environ(SEPNB_RESULTS=results):
+        build.build("smoke")  # 09_r reads x = 0, then 09_w rewrites it to 1: 09_r runs again
+        assert "09_r read 09_w.json, which this build rewrote: executing it again" in capsys.readouterr().out
+        assert "'x': 1" in printed("09_r")
+        assert build.stale_chapters(out_dir, results) == {}
+        build.build("smoke", stale=True)
+        assert "no chapter is stale" in capsys.readouterr().out
+        (results / "09_w.json").write_text(json.dumps({"runs": {"k": {"x": 7}}}))  # changed outside the build
+        build.build("smoke", stale=True)
+        said = capsys.readouterr().out
+        assert "09_r is stale: it read 09_w.json" in said and "executing 09_w" not in said
+        assert "'x': 7" in printed("09_r")
 
 
 #: Chapters stored in book/ that were executed before the build recorded what a chapter reads; each
