@@ -43,9 +43,10 @@
 # numbers; git cannot confirm that, so those verdicts carry less weight than
 # the {glue:text}`n_first` whose rules came first. Rules changed after their
 # results were seen are recorded in the file as *deviations*; under each
-# verdict they change, the verdict under the old rule is shown ("at 0.9" for
-# the discrimination bar the chapter-04 claims table used before the rules
-# file, "bootstrap alone" for the proportions that now have exact intervals).
+# verdict they change, the verdict under the old rule is shown ("at
+# {glue:text}`old_bar`" for the discrimination bar the chapter-04 claims table
+# used before the rules file, "bootstrap alone" for the proportions that now
+# have exact intervals).
 
 # %% tags=["remove-input"]
 import html
@@ -92,9 +93,7 @@ def provenance(e):
 
 
 def old_verdicts(e):
-    label = {"discrimination_bar": "at 0.9", "exact_proportions": "bootstrap alone"}
-    return "".join(f'<span class="reason">{label.get(o["deviation"], o["deviation"])}: {o["verdict"]}</span>'
-                   for o in e["old"])
+    return "".join(f'<span class="reason">{scorecard.old_rule_label(o)}: {o["verdict"]}</span>' for o in e["old"])
 
 
 prov = {r["id"]: scorecard.provenance(r["id"]) for r in scorecard.rules()["rows"]}
@@ -120,6 +119,8 @@ orders = [p["order"] for p in prov.values()]
 glue("n_rows", len(orders), display=False)
 glue("n_after", orders.count("rule after the result"), display=False)
 glue("n_first", orders.count("rule first"), display=False)
+glue("old_bar", next(d["old"]["threshold"] for d in scorecard.rules()["deviations"] if "threshold" in d["old"]),
+     display=False)
 _ = paths.update_results("scorecard", f"{P.name}/seed=0", {"profile": P.name, "rows": card})
 
 # %% [markdown]

@@ -132,11 +132,13 @@ def first_commit(needle: str, paths: tuple[str, ...]) -> str | None:
     return _earliest(_git("log", "--format=%H", "-S", needle, "--", *paths).split())
 
 
+def _results_paths(stem: str) -> tuple[str, ...]:
+    """``book/results/<name>.json`` under every name the chapter's results file has had."""
+    return tuple(f"book/results/{n}.json" for n in _NAMES.get(stem, (stem,)))
+
+
 def _result_commit(row_id: str) -> str | None:
-    return _earliest(
-        first_commit(key, tuple(f"book/results/{n}.json" for n in _NAMES.get(stem, (stem,))))
-        for stem, key in RESULT_OF.get(row_id, ())
-    )
+    return _earliest(first_commit(key, _results_paths(stem)) for stem, key in RESULT_OF.get(row_id, ()))
 
 
 def _compare(rule: str | None, result: str | None) -> dict:
@@ -169,7 +171,7 @@ def amendment_provenance(rule_needle: str, stem: str, key: str) -> dict:
     if not has_history():
         return {"order": "unknown", "rule_commit": None, "result_commit": None}
     rule = first_commit(rule_needle, (RULES,))
-    result = first_commit(key, tuple(f"book/results/{n}.json" for n in _NAMES.get(stem, (stem,))))
+    result = first_commit(key, _results_paths(stem))
     return _compare(rule, result)
 
 

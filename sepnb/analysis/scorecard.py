@@ -37,6 +37,7 @@ __all__ = [
     "judge",
     "deviations",
     "judge_with_deviations",
+    "old_rule_label",
     "provenance",
     "toy_rows",
     "compute",
@@ -126,6 +127,13 @@ def judge(
         return "not tested"
     t = r.get("threshold") if threshold is None else threshold
     return verdict(low, high, t, r.get("direction", "above"), r.get("band"))
+
+
+def old_rule_label(old: dict) -> str:
+    """A short label of the rule an ``old`` entry of :func:`judge_with_deviations` was judged under
+    (``"at 0.9"`` for an old threshold, ``"bootstrap alone"`` for the interval before exact bounds)."""
+    rule = old["rule"]
+    return f"at {rule.removeprefix('threshold ')}" if rule.startswith("threshold ") else "bootstrap alone"
 
 
 def deviations(row_id: str) -> list[dict]:
@@ -396,10 +404,8 @@ def _row_fig3_auc(row, c: _Toy):
 
 
 def _row_fig3_diagonal(row, c: _Toy):
-    from sepnb.analysis.ood import CrossLikelihood
-
     def frac(vals):
-        return float(CrossLikelihood(vals, c.S, c.S).own_prior_ranks_first().mean())
+        return float(_cross(vals).own_prior_ranks_first().mean())
 
     return _over_seeds(row, c, "flow", frac, lambda v, idx: np.array([frac(v[..., i]) for i in idx]))
 
@@ -562,10 +568,7 @@ def _max_level_auc(diag, idx):
 
 
 def _mean_auc(values, idx):
-    from sepnb.analysis.ood import CrossLikelihood
-    from sepnb.data.toy import SOURCES
-
-    c = CrossLikelihood(np.asarray(values), list(SOURCES), list(SOURCES))
+    c = _cross(values)
     return c.aucs().mean(), c.auc_draws(idx).mean(1)
 
 
