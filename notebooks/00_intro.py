@@ -79,6 +79,7 @@ SHORT = {"rule first": "rule first", "rule after the result": "rule after the re
 
 # the parts of the rules added later, and whether each came before the result it changes
 LATER = {"deviation discrimination_bar": "bar 0.9 to 0.8", "deviation exact_proportions": "exact intervals",
+         "deviation diagnosis_at_last_level": "diagnosis at sigma_L", "deviation basis_schedule": "BASIS schedule",
          "training-seed rule": "seed rule"}
 WHEN = {"rule first": "before the result", "rule after the result": "after the result",
         "rule and result in one commit": "with the result", "unknown": "unknown"}

@@ -40,9 +40,16 @@
 #   level the priors fine-tuned at that level, $\gamma = \sigma_i$ and step
 #   size $\eta_i = \delta\, \sigma_i^2 / \sigma_L^2$, started from noise;
 # - the same annealed sampler **started from the true sources** plus noise
-#   of the first level: does it hold the truth?
+#   of the first level: does the whole schedule hold the truth?
+# - Langevin dynamics at the **last level alone, started from the true
+#   sources** plus that level's noise: does the posterior at $\sigma_L$ keep
+#   the truth? Only this start can tell a failure of the priors from a
+#   sampler that forgets its start, as an annealed sampler is meant to;
+# - the **BASIS schedule as BASIS ran it** (more levels, from a wider first
+#   level, more steps per level) on the first test mixes, beside the book's
+#   shorter schedule.
 #
-# Three reference points bound the numbers, none of them part of the
+# Three reference points put the numbers in context, none of them part of the
 # paper's method: the mix itself as the estimate of every source (what doing
 # nothing scores); a *supervised* separator (Conv-TasNet
 # {cite}`luo2019convtasnet`, trained on toy mixes with the true sources as
@@ -78,6 +85,8 @@ checks.check_parameters("profile", "seed", seed=seed)  # a misspelt or bad param
 P = profiles.get(profile)
 FAMILIES = ("wavenet", "flow")
 SIGMAS = sorted(P.sigmas, reverse=True)  # the annealing schedule: widest level first
+last = SIGMAS[-1]  # sigma_L, the last level
+BASIS = P.basis  # BASIS's own schedule (book/scorecard.yaml, deviation basis_schedule)
 DEVICE = runs.device()  # where the priors live ($SEPNB_DEVICE, else CUDA if available, else the CPU)
 print(f"profile {P.name!r}, seed {seed}, device {DEVICE}; annealing over sigma = {SIGMAS}")
 
@@ -86,8 +95,10 @@ print(f"profile {P.name!r}, seed {seed}, device {DEVICE}; annealing over sigma =
 #
 # The noise-free priors of chapter {ref}`sec-models` and the priors
 # fine-tuned at every noise level (chapter {ref}`sec-noise`) come from the
-# run store (trained if missing). The Conv-TasNet reference is trained here,
-# through the same store, on windows of the toy training mixes.
+# run store (trained if missing), and so do the flows fine-tuned, the same
+# way, at the five levels of the BASIS schedule the paper does not use. The
+# Conv-TasNet reference is trained through the same store, on windows of
+# the toy training mixes.
 
 # %% tags=["nbval-ignore-output"]
 def load(sigma=0.0):
@@ -96,6 +107,8 @@ def load(sigma=0.0):
 
 clean = load()
 tuned = {s: load(s) for s in SIGMAS}
+basis_flows = {sg: {k: model for k, (model, _) in runs.toy_priors(P, seed=seed, sigma=sg, families=("flow",)).items()}
+               for sg in runs.basis_extra_sigmas(P)} | {sg: tuned[sg] for sg in SIGMAS}
 # two stages (sepnb.runs.separator_config): a first schedule, then a continuation until the loss
 # on held-out training-split mixes stops improving; the continuation's best weights are the reference
 tasnet_cfg = runs.separator_config(P, seed=seed)
@@ -163,6 +176,20 @@ for f in FAMILIES:
             mix, annealed_priors(f), sigmas=SIGMAS, steps_per_sigma=P.sep_steps, delta=P.sep_delta, clip=CLIP,
             seed=seed, init=init, return_trace=True,
         )
+    # the posterior at sigma_L alone: the annealed run's last level (its priors, step size and steps),
+    # started at the truth plus sigma_L noise (row added_posterior_keeps_truth)
+    estimates[(f, "last level from truth")], traces[(f, "last level from truth")] = separation.separate(
+        mix, annealed_priors(f), sigmas=SIGMAS[-1:], steps_per_sigma=P.sep_steps, delta=P.sep_delta, clip=CLIP,
+        seed=seed, init=truth, return_trace=True,
+    )
+# BASIS's own schedule with the flows, on the first test mixes (deviation basis_schedule)
+n_basis = min(BASIS["items"], P.sep_items)
+basis_est, basis_trace = separation.separate(
+    mix[:n_basis], [separation.NoiseConditionedPrior({sg: basis_flows[sg][("flow", s)] for sg in BASIS["sigmas"]})
+                    for s in data.SOURCES],
+    sigmas=list(BASIS["sigmas"]), steps_per_sigma=BASIS["steps"], delta=P.sep_delta, clip=CLIP, seed=seed,
+    return_trace=True,
+)
 with torch.no_grad():
     estimates[("supervised", "Conv-TasNet")] = tasnet.eval()(mix.to(DEVICE)).cpu()
 N_FFT = min(512, P.sep_length // 4)  # 32 ms frames (shorter only for the tests' short mixes)
@@ -225,7 +252,8 @@ glue("full_steps", len(SIGMAS) * 100, display=False)
 # {cite}`vincent2006performance` is given as the mean alone.
 
 # %% tags=["nbval-ignore-output"]
-order = [f"{f}: {m}" for f in FAMILIES for m in ("SGLD", "annealed from noise", "annealed from truth")] + [
+order = [f"{f}: {m}" for f in FAMILIES
+         for m in ("SGLD", "annealed from noise", "annealed from truth", "last level from truth")] + [
     "supervised: Conv-TasNet", "oracle: ideal ratio mask", "oracle: Wiener filter", "reference: mix as estimate"]
 est_of = {f"{family}: {method}": est for (family, method), est in estimates.items()}
 si_fixed = {name: separation.si_sdr(truth, est_of[name]).numpy() for name in order}  # [B, 4] each
@@ -246,11 +274,11 @@ for name in order:
     iv[(name, "improvement")] = stats.cluster_bootstrap(si_fixed[name] - si_mix, seed=seed)
 table = pd.DataFrame({
     "SI-SDR, fixed order": [f"{iv[(n, 'fixed')]:.1f}" for n in order],
-    "median": [f"{np.median(si_fixed[n]):.1f}" for n in order],
+    "median over mixes": [f"{np.median(si_fixed[n].mean(1)):.1f}" for n in order],
     "SI-SDR, best permutation": [f"{iv[(n, 'perm')]:.1f}" for n in order],
     "SI-SDRi, fixed order": [f"{iv[(n, 'improvement')]:.1f}" for n in order],
     "BSS Eval SDR": [f"{sdr_fixed[n].mean():.1f}" for n in order],
-}, index=pd.Index(order, name="method (dB; mean [95% interval] over mixes)"))
+}, index=pd.Index(order, name="method (dB; mean over mixes [95% interval] of the mean over sources)"))
 SHORT = {name: name.replace(": ", "_").replace(" ", "_").replace("-", "").lower() for name in order}
 for name in order:
     glue(f"si_{SHORT[name]}", iv[(name, "fixed")].value, display=False)
@@ -288,7 +316,7 @@ for f in FAMILIES:
     assert traces[(f, "annealed from noise")].mix_error[-1].mean() < traces[(f, "annealed from noise")].mix_error[0].mean(), f
 
 # %% mystnb={"figure": {"caption": "SI-SDR of every separated source in the fixed order (dots: one mix each; bars: means), per method and source. The grey band spans the scores of the mix itself.", "name": "fig-05-scores"}}
-fig, ax = plt.subplots(figsize=(10, 3.8))
+fig, ax = plt.subplots(figsize=(11, 3.8))
 width = 0.8 / len(data.SOURCES)
 for k, s in enumerate(data.SOURCES):
     for i, name in enumerate(order):
@@ -385,7 +413,7 @@ glue("tasnet_curve_short", "converged: stopped by the plateau rule" if tasnet_co
 # the test mixes it scores {glue:text}`si_supervised_convtasnet:.1f` dB
 # [{glue:text}`si_supervised_convtasnet_lo:.1f`,
 # {glue:text}`si_supervised_convtasnet_hi:.1f`]. The oracle masks use the
-# true sources, so they bound what *masking the mix's spectrogram* can do:
+# true sources, so they show how far *masking the mix's spectrogram* can go:
 # the ideal ratio mask reaches {glue:text}`si_oracle_ideal_ratio_mask:.1f` dB
 # [{glue:text}`si_oracle_ideal_ratio_mask_lo:.1f`,
 # {glue:text}`si_oracle_ideal_ratio_mask_hi:.1f`], the Wiener filter
@@ -394,11 +422,65 @@ glue("tasnet_curve_short", "converged: stopped by the plateau rule" if tasnet_co
 # stays short of perfect; a separator that models the waveforms (as the
 # priors do) is not bound by it.
 #
+# ## The BASIS schedule as BASIS ran it
+#
+# The rule `langevin_separation_fails` names the BASIS schedule, but the
+# annealed runs above use the paper's five levels with
+# {glue:text}`sep_steps` steps each. BASIS itself (`ORIGINAL_CODE.md`) ran
+# {glue:text}`basis_levels` geometric levels from
+# {glue:text}`basis_sigma_max` to {glue:text}`basis_sigma_min` with
+# {glue:text}`basis_steps` steps each ({glue:text}`basis_total` steps). That
+# schedule runs here with the flows on the first {glue:text}`n_basis` of the
+# test mixes (the paper's five levels are BASIS's, rounded; the flows of the
+# other five are fine-tuned there as in chapter {ref}`sec-noise`). That the
+# claim needs both runs below its bar is a deviation recorded after the
+# five-level verdict was seen (`basis_schedule` in `book/scorecard.yaml`).
+# The table compares the two schedules on the same {glue:text}`n_basis`
+# mixes (mean over mixes of the mean over sources, 95% interval over those
+# mixes).
+
+# %% tags=["nbval-ignore-output"]
+first = slice(0, n_basis)
+si_basis = separation.si_sdr(truth[first], basis_est).numpy()  # [n_basis, 4]
+basis_rows = {"flow: BASIS schedule": si_basis, "flow: annealed from noise": si_fixed["flow: annealed from noise"][first],
+              "reference: mix as estimate": si_mix[first]}
+basis_iv = {n: stats.cluster_bootstrap(v, seed=seed) for n, v in basis_rows.items()}
+basis_imp = {n: stats.cluster_bootstrap(v - si_mix[first], seed=seed) for n, v in basis_rows.items()}
+schedule_of = {"flow: BASIS schedule": f"{len(BASIS['sigmas'])} x {BASIS['steps']} from {max(BASIS['sigmas']):g}",
+               "flow: annealed from noise": f"{len(SIGMAS)} x {P.sep_steps} from {max(SIGMAS):g}",
+               "reference: mix as estimate": ""}
+glue("n_basis", n_basis, display=False)
+glue("basis_levels", len(BASIS["sigmas"]), display=False)
+glue("basis_sigma_max", max(BASIS["sigmas"]), display=False)
+glue("basis_sigma_min", min(BASIS["sigmas"]), display=False)
+glue("basis_steps", BASIS["steps"], display=False)
+glue("basis_total", len(BASIS["sigmas"]) * BASIS["steps"], display=False)
+glue("sep_steps", P.sep_steps, display=False)
+glue("basis_seconds", basis_trace.seconds, display=False)
+glue("basis_seconds_per_mix", basis_trace.seconds / n_basis, display=False)
+for key, n in (("basis", "flow: BASIS schedule"), ("five_first", "flow: annealed from noise")):
+    glue(f"si_{key}", f"{basis_iv[n]:.1f}", display=False)
+    glue(f"imp_{key}", f"{basis_imp[n]:.1f}", display=False)
+pd.DataFrame({"schedule (levels x steps from sigma_1)": [schedule_of[n] for n in basis_rows],
+              "SI-SDR, fixed order": [f"{basis_iv[n]:.1f}" for n in basis_rows],
+              "SI-SDRi, fixed order": [f"{basis_imp[n]:.1f}" for n in basis_rows]},
+             index=pd.Index(list(basis_rows), name=f"first {n_basis} test mixes (dB)"))
+
+# %% [markdown]
+# On these mixes BASIS's schedule reaches {glue:text}`si_basis` dB
+# (SI-SDRi {glue:text}`imp_basis`), the five-level run
+# {glue:text}`si_five_first` dB (SI-SDRi {glue:text}`imp_five_first`). Its
+# {glue:text}`basis_total` steps took {glue:text}`basis_seconds:.0f` s for
+# the {glue:text}`n_basis` mixes, {glue:text}`basis_seconds_per_mix:.0f` s a
+# mix of {glue:text}`mix_ms:.0f` ms on this CPU.
+#
 # ## After every noise level
 #
-# SI-SDR (fixed order, mean over sources and mixes, with its 95% interval)
-# of the annealed runs' estimates at the end of each noise level: from noise
-# (solid) and from the truth (dashed).
+# SI-SDR (fixed order, mean over mixes of the mean over sources, with its
+# 95% interval) of the annealed runs' estimates at the end of each noise
+# level: from noise (solid) and from the truth (dashed) on all
+# {glue:text}`n_mixes` mixes, and BASIS's schedule on the first
+# {glue:text}`n_basis` (dotted).
 
 # %% tags=["nbval-ignore-output"]
 level_rows = []
@@ -408,14 +490,20 @@ for f in FAMILIES:
         for i, sg in enumerate(SIGMAS):
             v = stats.cluster_bootstrap(separation.si_sdr(truth, tr.levels[i]).numpy(), seed=seed)
             level_rows.append({"family": f, "start": start, "sigma": sg, "SI-SDR": v.value, "low": v.low, "high": v.high})
+for i, sg in enumerate(BASIS["sigmas"]):
+    v = stats.cluster_bootstrap(separation.si_sdr(truth[first], basis_trace.levels[i]).numpy(), seed=seed)
+    level_rows.append({"family": "flow", "start": "BASIS schedule", "sigma": sg, "SI-SDR": v.value, "low": v.low,
+                       "high": v.high})
 levels = pd.DataFrame(level_rows)
 levels.pivot_table(index="sigma", columns=["family", "start"], values="SI-SDR").sort_index(ascending=False).round(1)
 
-# %% mystnb={"figure": {"caption": "SI-SDR after each noise level of the annealed sampler (fixed order; mean over sources and mixes, 95% interval shaded), started from noise (solid) and from the true sources plus noise (dashed). The sampler runs from left to right.", "name": "fig-05-levels"}}
+# %% mystnb={"figure": {"caption": "SI-SDR after each noise level of the annealed sampler (fixed order; mean over mixes of the mean over sources, 95% interval shaded), started from noise (solid) and from the true sources plus noise (dashed), and BASIS's schedule with the flows on the first test mixes (dotted). The sampler runs from left to right.", "name": "fig-05-levels"}}
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
 for f, color in zip(FAMILIES, ("C0", "C3")):
-    for start, ls in (("from noise", "-"), ("from truth", "--")):
+    for start, ls in (("from noise", "-"), ("from truth", "--"), ("BASIS schedule", ":")):
         d = levels[(levels.family == f) & (levels.start == start)]
+        if d.empty:
+            continue
         ax.plot(d.sigma, d["SI-SDR"], ls, marker="o", ms=3, color=color, label=f"{f}, {start}")
         ax.fill_between(d.sigma, d.low, d.high, color=color, alpha=0.15, lw=0)
 ax.axhline(si_mix.mean(), color="0.5", lw=0.8, ls=":", label="mix as estimate")
@@ -482,36 +570,50 @@ _ = axes[0, 1].legend(fontsize=8)
 # %% [markdown]
 # ## Why it fails: sampler or priors?
 #
-# Two checks, with rules fixed in `book/scorecard.yaml` before these runs
-# (rows `added_sampler_holds_truth` and `added_posterior_prefers_truth`):
+# Three checks. The rules of the first and the third
+# (`added_sampler_holds_truth`, `added_posterior_prefers_truth` in
+# `book/scorecard.yaml`) were fixed before these runs were first made. The
+# second (`added_posterior_keeps_truth`), and the deviation that puts it into
+# the diagnosis in place of the first (`diagnosis_at_last_level`), were
+# written after the first diagnosis had been seen; the opening page reads
+# from git which came first.
 #
-# 1. **Does the sampler hold the truth?** Started at the true sources plus
-#    noise of the first level, the annealed sampler should end near them if
-#    the posterior is concentrated there: mean SI-SDR above
-#    {glue:text}`holds_bar:.0f` dB.
-# 2. **Which does the target prefer?** At the last level the sampler
+# 1. **Does the whole schedule hold the truth?** Started at the true sources
+#    plus noise of the *first* level, the annealed sampler ends above
+#    {glue:text}`holds_bar:.0f` dB if it holds them. At $\sigma_1$ the target
+#    is broad, and an annealed sampler is meant to forget its start there, so
+#    leaving the truth does not by itself blame the priors.
+# 2. **Does the posterior at $\sigma_L$ keep the truth?** Started at the true
+#    sources plus noise of the *last* level, with that level's priors, step
+#    size and {glue:text}`sep_steps` steps, the sampler should stay near them
+#    (above {glue:text}`keeps_bar:.0f` dB; the start scores far higher) if the
+#    target at $\sigma_L$ has its mass there. This can fail only if the
+#    target leads away from the truth.
+# 3. **Which does the target prefer?** At the last level the sampler
 #    targets $\sum_k \log p_{k,\sigma_L}(\mathbf{s}_k) - \lVert \mathbf{m} -
 #    g(\mathbf{s}) \rVert^2 / (2\sigma_L^2)$. If the true sources score
 #    higher than what the sampler found from noise, the search fell short
 #    (sampler); if not, the target's mode is elsewhere (priors). The check
-#    uses the exact log-likelihoods per sample; the true sources' mix term is
-#    zero by construction.
+#    uses the exact log-likelihoods per sample on every test mix; the true
+#    sources' mix term is zero by construction.
 #
-# The diagnosis per family: "sampler" when the target prefers the truth;
-# "priors" when the sampler leaves the truth or the target prefers the
-# estimate; "both" when both apply.
+# The diagnosis per family: "sampler" when the target prefers the truth
+# (check 3); "priors" when the posterior at $\sigma_L$ does not keep the
+# truth (check 2) or the target prefers the estimate; "both" when both
+# apply. Before the deviation, check 1 stood where check 2 stands; that
+# diagnosis is shown beside.
 
 # %% tags=["nbval-ignore-output"]
-last = SIGMAS[-1]
 glue("holds_bar", float(scorecard.rule("added_sampler_holds_truth")["threshold"]), display=False)
+glue("keeps_bar", float(scorecard.rule("added_posterior_keeps_truth")["threshold"]), display=False)
 glue("fails_bar", float(scorecard.rule("langevin_separation_fails")["threshold"]), display=False)
 
 
-def log_posterior(f, sources):
+def log_posterior(f, sources, mixes=mix):
     """Per mix: the exact log prior (per sample, summed over sources) and the mix term at sigma_L."""
     with torch.no_grad():
         lp = sum(tuned[last][(f, s)].log_prob(sources[:, k].to(DEVICE)).cpu() for k, s in enumerate(data.SOURCES))
-    mix_term = -(mix - data.mix(sources)).pow(2).sum(1) / (2 * last**2)
+    mix_term = -(mixes - data.mix(sources)).pow(2).sum(1) / (2 * last**2)
     return (lp / P.sep_length).double().numpy(), (mix_term / P.sep_length).double().numpy()
 
 
@@ -520,18 +622,23 @@ for f in FAMILIES:
     prior_t, mix_t = log_posterior(f, truth)
     prior_n, mix_n = log_posterior(f, estimates[(f, "annealed from noise")])
     prior_r, mix_r = log_posterior(f, estimates[(f, "annealed from truth")])
+    prior_l, mix_l = log_posterior(f, estimates[(f, "last level from truth")])
     for b in range(P.sep_items):
         rows.append({"family": f, "mix": b, "log prior, truth": prior_t[b],
                      "log prior, from noise": prior_n[b], "mix term, from noise": mix_n[b],
                      "log prior, from truth": prior_r[b], "mix term, from truth": mix_r[b],
-                     "target prefers truth": bool(prior_t[b] + mix_t[b] > prior_n[b] + mix_n[b])})
+                     "log prior, last level from truth": prior_l[b], "mix term, last level from truth": mix_l[b],
+                     "target prefers truth": bool(prior_t[b] + mix_t[b] > prior_n[b] + mix_n[b]),
+                     "last level ends at least as high as truth": bool(prior_l[b] + mix_l[b] >= prior_t[b] + mix_t[b])})
 post = pd.DataFrame(rows)
 # the verdicts, by the rules file and from the per-mix numbers alone (the same function recomputes them
 # from book/results/06_separation.json in the tests)
 si_per_mix = {n: {"fixed_order": per_mix_values(si_fixed[n]), "best_permutation": per_mix_values(si_perm[n])}
               for n in order}
+basis_out = {"sigmas": list(BASIS["sigmas"]), "steps_per_sigma": BASIS["steps"], "items": n_basis, "delta": P.sep_delta,
+             "seconds": round(basis_trace.seconds, 1), "si_sdr_per_mix": per_mix_values(si_basis)}
 card = scorecard.separation_rows({"n_mixes": P.sep_items, "profile": P.name, "methods": order,
-                                  "si_sdr_per_mix": si_per_mix,
+                                  "si_sdr_per_mix": si_per_mix, "basis": basis_out,
                                   "posterior_check": {"per_mix": post.to_dict(orient="records")}})
 post_iv = {}
 for f in FAMILIES:
@@ -539,31 +646,44 @@ for f in FAMILIES:
     post_iv[(f, "prefers")] = stats.Interval(**prefers["interval"])
     glue(f"prefers_{f}", int(post[post.family == f]["target prefers truth"].sum()), display=False)
     glue(f"prefers_{f}_iv", f"{post_iv[(f, 'prefers')]:.2f}", display=False)
+    glue(f"ends_high_{f}", int(post[post.family == f]["last level ends at least as high as truth"].sum()),
+         display=False)
     glue(f"diagnosis_{f}", card["diagnosis"][f], display=False)
+    glue(f"diagnosis_old_{f}", card["diagnosis_old"][f], display=False)
     glue(f"verdict_holds_{f}", card["added_sampler_holds_truth"][f]["verdict"], display=False)
+    glue(f"verdict_keeps_{f}", card["added_posterior_keeps_truth"][f]["verdict"], display=False)
     glue(f"verdict_prefers_{f}", prefers["verdict"], display=False)
-glue("verdict_langevin_fails", card["langevin_separation_fails"]["row"], display=False)
+    start_si = stats.cluster_bootstrap(separation.si_sdr(truth, traces[(f, "last level from truth")].start).numpy(),
+                                       seed=seed)
+    glue(f"keeps_start_{f}", f"{start_si:.1f}", display=False)
+fails = card["langevin_separation_fails"]
+glue("verdict_langevin_fails", fails["row"], display=False)
+glue("verdict_langevin_fails_old", fails.get("row_old", fails["row"]), display=False)
+glue("verdict_basis", fails["flow: BASIS schedule"]["verdict"], display=False)
 glue("sigma_last", last, display=False)
 summary = post.groupby("family")[[c for c in post.columns if c.startswith(("log prior", "mix term"))]].median()
 summary["target prefers truth (fraction [95% interval])"] = [f"{post_iv[(f, 'prefers')]:.2f}" for f in summary.index]
-summary.round(2)
+summary.round(2).T
 
 # %% [markdown]
-# Medians over the mixes, in nats per sample. Mix by mix:
+# Medians over the {glue:text}`n_mixes` mixes, in nats per sample (the
+# log prior summed over the four sources). Mix by mix:
 
-# %% mystnb={"figure": {"caption": "The target's value (log prior + mix term, per sample, at the last noise level) of the true sources against that of the annealed estimates, per mix: from noise (dots) and from the truth (crosses). Above the diagonal the estimate scores higher than the truth.", "name": "fig-05-posterior"}}
+# %% mystnb={"figure": {"caption": "The target's value (log prior + mix term, per sample, at the last noise level) of the true sources against that of the sampler's end points, per mix: the annealed run from noise (dots), the annealed run from the truth (crosses) and the last level alone from the truth (triangles). Above the diagonal the end point scores higher than the truth.", "name": "fig-05-posterior"}}
 fig, axes = plt.subplots(1, len(FAMILIES), figsize=(9, 3.6), squeeze=False)
 for ax, f in zip(axes[0], FAMILIES):
     d = post[post.family == f]
     x = d["log prior, truth"]
-    ax.scatter(x, d["log prior, from noise"] + d["mix term, from noise"], s=10, label="from noise")
-    ax.scatter(x, d["log prior, from truth"] + d["mix term, from truth"], s=14, marker="x", label="from truth")
+    ax.scatter(x, d["log prior, from noise"] + d["mix term, from noise"], s=10, label="annealed from noise")
+    ax.scatter(x, d["log prior, from truth"] + d["mix term, from truth"], s=14, marker="x", label="annealed from truth")
+    ax.scatter(x, d["log prior, last level from truth"] + d["mix term, last level from truth"], s=14, marker="^",
+               facecolors="none", edgecolors="C2", label="last level from truth")
     lo, hi = np.nanmin(ax.get_xlim() + ax.get_ylim()), np.nanmax(ax.get_xlim() + ax.get_ylim())
     ax.plot([lo, hi], [lo, hi], color="0.6", lw=0.8)
     ax.set_title(f)
     ax.set_xlabel("target of the truth (nats / sample)")
-axes[0, 0].set_ylabel("target of the estimate")
-_ = axes[0, 0].legend(fontsize=8)
+axes[0, 0].set_ylabel("target of the end point")
+_ = axes[0, 0].legend(fontsize=7)
 
 # %% tags=["remove-cell"]
 # not compared by the tests (it scores the Langevin outputs); checked instead:
@@ -577,13 +697,29 @@ assert (post[[c for c in post.columns if c.startswith("mix term")]] <= 0).all().
 # {glue:text}`prefers_flow_iv`: {glue:text}`verdict_prefers_flow`) and for
 # {glue:text}`prefers_wavenet` with the WaveNets
 # ({glue:text}`prefers_wavenet_iv`: {glue:text}`verdict_prefers_wavenet`).
-# Started from the truth, the sampler's final SI-SDR of
+# Started at the truth at that level alone, the sampler ends at
+# {glue:text}`si_flow_last_level_from_truth:.1f` dB
+# [{glue:text}`si_flow_last_level_from_truth_lo:.1f`,
+# {glue:text}`si_flow_last_level_from_truth_hi:.1f`] with the flows and
+# {glue:text}`si_wavenet_last_level_from_truth:.1f` dB
+# [{glue:text}`si_wavenet_last_level_from_truth_lo:.1f`,
+# {glue:text}`si_wavenet_last_level_from_truth_hi:.1f`] with the WaveNets
+# against the {glue:text}`keeps_bar:.0f` dB bar, from starts that scored
+# {glue:text}`keeps_start_flow` and {glue:text}`keeps_start_wavenet` dB
+# ("the posterior at $\sigma_L$ keeps the truth":
+# {glue:text}`verdict_keeps_flow` and {glue:text}`verdict_keeps_wavenet`);
+# its end point scores at least as
+# high under the target as the truth itself on {glue:text}`ends_high_flow`
+# (flows) and {glue:text}`ends_high_wavenet` (WaveNets) of the mixes. The
+# whole schedule started from the truth ends at
 # {glue:text}`si_flow_annealed_from_truth:.1f` dB (flows) and
-# {glue:text}`si_wavenet_annealed_from_truth:.1f` dB (WaveNets) against the
-# {glue:text}`holds_bar:.0f` dB bar gives "sampler holds truth: {glue:text}`verdict_holds_flow`"
-# (flows) and "{glue:text}`verdict_holds_wavenet`" (WaveNets). By the rule
-# above the diagnosis is **{glue:text}`diagnosis_flow`** for the flows and
-# **{glue:text}`diagnosis_wavenet`** for the WaveNets.
+# {glue:text}`si_wavenet_annealed_from_truth:.1f` dB (WaveNets)
+# ({glue:text}`verdict_holds_flow` and {glue:text}`verdict_holds_wavenet`
+# against {glue:text}`holds_bar:.0f` dB). By the rule above the diagnosis is
+# **{glue:text}`diagnosis_flow`** for the flows and
+# **{glue:text}`diagnosis_wavenet`** for the WaveNets (under the rule before
+# the deviation: {glue:text}`diagnosis_old_flow` and
+# {glue:text}`diagnosis_old_wavenet`).
 
 # %% [markdown]
 # ## Results file
@@ -602,7 +738,8 @@ out = {
     "methods": order,
     "si_sdr": {n: {"fixed_order": iv[(n, "fixed")].to_json(), "best_permutation": iv[(n, "perm")].to_json(),
                    "improvement_fixed_order": iv[(n, "improvement")].to_json(),
-                   "median_fixed_order": round(float(np.median(si_fixed[n])), 4)} for n in order},
+                   "median_over_mixes_fixed_order": round(float(np.median(si_fixed[n].mean(1))), 4)}
+               for n in order},
     "si_sdr_per_mix": si_per_mix,
     "bss_eval_sdr_mean": {n: round(float(sdr_fixed[n].mean()), 4) for n in order},
     "si_sdr_per_level": levels.round(4).to_dict(orient="records"),
@@ -618,6 +755,7 @@ out = {
         "converged": tasnet_converged,
         "steps": P.tasnet_steps + tasnet_plateau["best_step"],
         "seconds": round(tasnet_first["seconds"] + tasnet_history["seconds"], 1)},
+    "basis": basis_out,
     "posterior_check": {"sigma": last, "per_mix": post.to_dict(orient="records")},
     "scorecard": card,
     "annealed_seconds": {f: round(traces[(f, "annealed from noise")].seconds, 1) for f in FAMILIES},
@@ -631,7 +769,8 @@ print(f"wrote {results_path.name}")
 #
 # - With the mix term switched on and the sign of eq. (3) corrected,
 #   separation under these priors fails, now with numbers over
-#   {glue:text}`n_mixes` mixes: from noise, annealed Langevin dynamics reaches
+#   {glue:text}`n_mixes` mixes (means over mixes of the mean over sources,
+#   95% intervals over mixes): from noise, annealed Langevin dynamics reaches
 #   a mean SI-SDR of {glue:text}`si_flow_annealed_from_noise:.1f` dB
 #   [{glue:text}`si_flow_annealed_from_noise_lo:.1f`,
 #   {glue:text}`si_flow_annealed_from_noise_hi:.1f`] (flows) and
@@ -641,23 +780,36 @@ print(f"wrote {results_path.name}")
 #   fixed order, and {glue:text}`siperm_flow_annealed_from_noise:.1f` and
 #   {glue:text}`siperm_wavenet_annealed_from_noise:.1f` dB with the best
 #   permutation, against {glue:text}`si_reference_mix_as_estimate:.1f` dB
-#   for the mix itself.
+#   for the mix itself. On the first {glue:text}`n_basis` mixes, BASIS's
+#   own schedule ({glue:text}`basis_total` steps from
+#   {glue:text}`basis_sigma_max`) reaches an SI-SDRi of
+#   {glue:text}`imp_basis` dB, the five-level run
+#   {glue:text}`imp_five_first` dB ({glue:text}`basis_seconds_per_mix:.0f` s
+#   a mix for BASIS's).
 #   The paper's claim that Langevin separation with these flow priors fails
 #   (scorecard row `langevin_separation_fails`: the improvement over the mix
-#   stays below {glue:text}`fails_bar:.0f` dB for both SGLD and annealed Langevin, 95% intervals over
-#   mixes): **{glue:text}`verdict_langevin_fails`**.
-# - **Diagnosis** (rules of `book/scorecard.yaml`): flows
-#   **{glue:text}`diagnosis_flow`**, WaveNets
-#   **{glue:text}`diagnosis_wavenet`**. The target prefers the truth to the
-#   estimate from noise on a fraction {glue:text}`prefers_flow_iv` of the
-#   mixes (flows) and {glue:text}`prefers_wavenet_iv` (WaveNets); started
-#   from the truth, the sampler ends at
+#   stays below {glue:text}`fails_bar:.0f` dB for SGLD, the five-level
+#   annealed run and BASIS's schedule): **{glue:text}`verdict_langevin_fails`**
+#   (on the five-level run alone, as first judged:
+#   {glue:text}`verdict_langevin_fails_old`).
+# - **Diagnosis** (rules of `book/scorecard.yaml`, with the deviation
+#   `diagnosis_at_last_level`): flows **{glue:text}`diagnosis_flow`**,
+#   WaveNets **{glue:text}`diagnosis_wavenet`**. The target prefers the truth
+#   to the estimate from noise on a fraction {glue:text}`prefers_flow_iv` of
+#   the mixes (flows) and {glue:text}`prefers_wavenet_iv` (WaveNets). At the
+#   last level alone, started at the truth, the sampler ends at
+#   {glue:text}`si_flow_last_level_from_truth:.1f` dB (flows) and
+#   {glue:text}`si_wavenet_last_level_from_truth:.1f` dB (WaveNets)
+#   against a bar of {glue:text}`keeps_bar:.0f` dB. The whole schedule
+#   started from the truth ends at
 #   {glue:text}`si_flow_annealed_from_truth:.1f` dB (flows) and
-#   {glue:text}`si_wavenet_annealed_from_truth:.1f` dB (WaveNets).
+#   {glue:text}`si_wavenet_annealed_from_truth:.1f` dB (WaveNets), which by
+#   the rule before the deviation gave {glue:text}`diagnosis_old_flow` and
+#   {glue:text}`diagnosis_old_wavenet`.
 # - The references, on the same mixes: the oracle ideal ratio mask reaches
 #   {glue:text}`si_oracle_ideal_ratio_mask:.1f` dB and the supervised
 #   Conv-TasNet {glue:text}`si_supervised_convtasnet:.1f` dB after
 #   {glue:text}`tasnet_steps` training steps (the kept weights;
 #   {glue:text}`tasnet_curve_short`). Both use what the paper's method may
-#   not (the true sources, or training on mixes); they bound the problem,
-#   they are not the method.
+#   not (the true sources, or training on mixes); they are references, not
+#   bounds on the method.

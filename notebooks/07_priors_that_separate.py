@@ -271,8 +271,8 @@ val_iv = {k: stats.cluster_bootstrap(v, seed=seed) for k, v in val_rows.items()}
 chosen = max(P.refine_grid, key=lambda first: val_rows[f"refined from sigma = {first:g}"].mean())
 glue("val_chosen", chosen, display=False)
 glue("val_best", val_iv[f"refined from sigma = {chosen:g}"].value, display=False)
-pd.DataFrame({"validation SI-SDR, fixed order (dB)": [f"{v:.1f}" for v in val_iv.values()],
-              "median": [f"{np.median(v):.1f}" for v in val_rows.values()]},
+pd.DataFrame({"validation SI-SDR, fixed order (dB; mean over mixes [95% interval])": [f"{v:.1f}" for v in val_iv.values()],
+              "median over mixes": [f"{np.median(v):.1f}" for v in val_rows.values()]},
              index=pd.Index(list(val_rows), name="configuration"))
 
 # %% tags=["remove-cell"]
@@ -354,10 +354,10 @@ iv = {n: stats.cluster_bootstrap(values[n], seed=seed) for n in order}
 iv_perm = {n: stats.cluster_bootstrap(si_perm[n], seed=seed) for n in estimates}
 table = pd.DataFrame({
     "SI-SDR, fixed order": [f"{iv[n]:.1f}" for n in order],
-    "median": [f"{np.median(values[n].mean(1)):.1f}" for n in order],
+    "median over mixes": [f"{np.median(values[n].mean(1)):.1f}" for n in order],
     "best permutation": [f"{iv_perm[n]:.1f}" if n in iv_perm else "" for n in order],
     "seconds per mix": [f"{per_mix_seconds[n]:.1f}" if n in per_mix_seconds else "" for n in order],
-}, index=pd.Index(order, name="method (dB; mean [95% interval] over mixes)"))
+}, index=pd.Index(order, name="method (dB; mean over mixes [95% interval] of the mean over sources)"))
 SHORT = {n: n.split(": ", 1)[1].replace("constrained Langevin", "cl").replace(" + ", "_").replace(" ", "_")
          for n in estimates}
 for n in estimates:

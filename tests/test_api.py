@@ -55,22 +55,30 @@ def test_run_keys_are_those_before_the_restructuring():
     assert sorted(before) == sorted(profiles.PROFILES)
     for name, keys in before.items():
         now = set()
-        for _, cfg in catalogue.profile_runs(name, music="standin", with_seeds=False):
+        p = profiles.get(name)
+        extra = set(catalogue.basis_extra_sigmas(p))
+        for what, cfg in catalogue.profile_runs(name, music="standin", with_seeds=False):
+            if what.get("sigma") in extra:
+                continue  # added since (below)
             while cfg is not None:
                 now.add(store.run_dir(cfg).name)
                 cfg = cfg.parent
         assert sorted(now) == keys, f"profile {name!r}: run keys changed"
-        # the runs added since (issue 22): only the noise-free toy priors of the other training seeds
+        # the runs added since (issue 22): the noise-free toy priors of the other training seeds, and the
+        # flows fine-tuned at the levels of BASIS's schedule that the paper's levels lack
         added = {store.run_dir(c).name for _, c in catalogue.profile_runs(name, music="standin")} - now
-        p = profiles.get(name)
         seeds = [s for s in p.train_seeds if s != 0]
         expect = {
             store.run_dir(catalogue.prior_config(p, f, s, seed=k)).name
             for f in catalogue.FAMILIES
             for s in SOURCES
             for k in seeds
+        } | {
+            store.run_dir(catalogue.finetune_config(catalogue.prior_config(p, "flow", s), sigma, p)).name
+            for s in SOURCES
+            for sigma in extra
         }
-        assert added == expect, f"profile {name!r}: runs added besides the training seeds"
+        assert len(extra) == 5 and added == expect, f"profile {name!r}: runs added besides the seeds and BASIS levels"
 
 
 def test_load_never_trains_and_says_how_to_train(run_store):

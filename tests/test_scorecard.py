@@ -63,18 +63,24 @@ def test_diagnosis_rule():
     assert scorecard.diagnose("not tested", "holds") == "not tested"
 
 
-def _separation_result(n, truth_db, prefers):
+def _separation_result(n, truth_db, prefers, last_db=None, basis_db=-15.0, n_basis=8):
+    """A chapter-06 results entry with made-up per-mix SI-SDR (the start from the truth over the whole
+    schedule ends at ``truth_db``, at the last level alone at ``last_db``, default the same)."""
     methods = [
         "flow: SGLD",
         "flow: annealed from noise",
         "flow: annealed from truth",
+        "flow: last level from truth",
         "wavenet: annealed from noise",
         "wavenet: annealed from truth",
+        "wavenet: last level from truth",
         "reference: mix as estimate",
     ]
     per_mix = {m: {"fixed_order": [[-15.0 + 0.01 * b] * 4 for b in range(n)]} for m in methods}
     for f in ("flow", "wavenet"):
         per_mix[f"{f}: annealed from truth"]["fixed_order"] = [[truth_db + 0.01 * b] * 4 for b in range(n)]
+        last = truth_db if last_db is None else last_db
+        per_mix[f"{f}: last level from truth"]["fixed_order"] = [[last + 0.01 * b] * 4 for b in range(n)]
     per_mix["reference: mix as estimate"]["fixed_order"] = [[-5.0] * 4 for _ in range(n)]
     checks = [{"family": f, "mix": b, "target prefers truth": prefers} for f in ("flow", "wavenet") for b in range(n)]
     return {
@@ -82,6 +88,7 @@ def _separation_result(n, truth_db, prefers):
         "profile": "book",
         "methods": methods,
         "si_sdr_per_mix": per_mix,
+        "basis": {"items": n_basis, "si_sdr_per_mix": [[basis_db + 0.01 * b] * 4 for b in range(n_basis)]},
         "posterior_check": {"per_mix": checks},
     }
 
@@ -96,6 +103,43 @@ def test_separation_rows_from_per_mix_numbers():
     assert card["diagnosis"] == {"wavenet": "priors", "flow": "priors"}
     card = scorecard.separation_rows(_separation_result(16, 20.0, True))  # fewer mixes than min_clusters
     assert card["diagnosis"]["flow"] == "not tested" and card["langevin_separation_fails"]["row"] == "not tested"
+
+
+def test_the_diagnosis_reads_the_last_level_and_shows_the_old_rule_beside():
+    """Deviation diagnosis_at_last_level: the whole schedule may leave the truth (as an annealed sampler
+    should at sigma_1) without blaming the priors; only the start at sigma_L does."""
+    card = scorecard.separation_rows(_separation_result(32, 2.0, True, last_db=30.0))
+    assert card["added_sampler_holds_truth"]["flow"]["verdict"] == "does not hold"
+    assert card["added_posterior_keeps_truth"]["flow"]["verdict"] == "holds"
+    assert card["diagnosis"] == {"wavenet": "sampler", "flow": "sampler"}
+    assert card["diagnosis_old"] == {"wavenet": "both", "flow": "both"}
+    card = scorecard.separation_rows(_separation_result(32, 30.0, True, last_db=2.0))
+    assert card["diagnosis"]["flow"] == "both" and card["diagnosis_old"]["flow"] == "sampler"
+    entry = _separation_result(32, 30.0, True)  # results from before the row: not tested, never a guess
+    entry["methods"] = [m for m in entry["methods"] if "last level" not in m]
+    entry["si_sdr_per_mix"] = {m: v for m, v in entry["si_sdr_per_mix"].items() if m in entry["methods"]}
+    card = scorecard.separation_rows(entry)
+    assert "added_posterior_keeps_truth" not in card and card["diagnosis"]["flow"] == "not tested"
+
+
+def test_basis_schedule_joins_the_langevin_verdict_on_its_own_mixes():
+    """Deviation basis_schedule: part (b) also needs BASIS's schedule below the bar, judged over its
+    `items` mixes; the five-level verdict alone is kept as row_old."""
+    items = int(scorecard.deviation("basis_schedule")["items"])
+    card = scorecard.separation_rows(_separation_result(32, 20.0, True, basis_db=-15.0, n_basis=items))
+    fails = card["langevin_separation_fails"]
+    assert (
+        fails["flow: BASIS schedule"]["verdict"] == "holds"
+        and fails["flow: BASIS schedule"]["interval"]["n_clusters"] == items
+    )
+    assert fails["row"] == "holds" and fails["row_old"] == "holds"
+    card = scorecard.separation_rows(_separation_result(32, 20.0, True, basis_db=10.0, n_basis=items))
+    fails = card["langevin_separation_fails"]  # BASIS separates (+15 dB over the mix): the claim fails
+    assert fails["flow: BASIS schedule"]["verdict"] == "does not hold"
+    assert fails["row"] == "does not hold" and fails["row_old"] == "holds"
+    card = scorecard.separation_rows(_separation_result(32, 20.0, True, n_basis=items - 1))
+    assert card["langevin_separation_fails"]["flow: BASIS schedule"]["verdict"] == "not tested"
+    assert card["langevin_separation_fails"]["row"] == "not tested"
 
 
 def _glued(chapter: str) -> dict:
@@ -153,7 +197,7 @@ def test_the_books_separation_verdicts_follow_from_the_rules_and_its_results():
 
     def verdicts(c):
         return {
-            r: v if r == "diagnosis" else {k: x["verdict"] if isinstance(x, dict) else x for k, x in v.items()}
+            r: v if r.startswith("diagnosis") else {k: x["verdict"] if isinstance(x, dict) else x for k, x in v.items()}
             for r, v in c.items()
         }
 
@@ -173,7 +217,12 @@ def test_the_books_separation_verdicts_follow_from_the_rules_and_its_results():
         assert glued[f"diagnosis_{f}"] == card["diagnosis"][f]
         assert glued[f"verdict_holds_{f}"] == card["added_sampler_holds_truth"][f]["verdict"]
         assert glued[f"verdict_prefers_{f}"] == card["added_posterior_prefers_truth"][f]["verdict"]
+        assert glued[f"verdict_keeps_{f}"] == card["added_posterior_keeps_truth"][f]["verdict"]
+        assert glued[f"diagnosis_old_{f}"] == card["diagnosis_old"][f]
     assert glued["verdict_langevin_fails"] == card["langevin_separation_fails"]["row"]
+    assert glued["verdict_langevin_fails_old"] == card["langevin_separation_fails"]["row_old"]
+    assert glued["verdict_basis"] == card["langevin_separation_fails"]["flow: BASIS schedule"]["verdict"]
+    assert len(entry["basis"]["si_sdr_per_mix"]) >= int(scorecard.deviation("basis_schedule")["items"])
 
 
 def test_the_opening_page_scorecard_follows_from_the_rules_and_the_results():

@@ -79,6 +79,7 @@ RESULT_OF: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "added_sampler_holds_truth": (("06_separation", "annealed from truth"),),
     "added_posterior_prefers_truth": (("06_separation", '"posterior_check"'),),
+    "added_posterior_keeps_truth": (("06_separation", "last level from truth"),),
 }
 
 #: What :func:`row_provenance` can say.

@@ -114,15 +114,17 @@ def judge(
     data: str = "toy",
     path: Path | str = RULES_PATH,
     threshold: float | None = None,
+    min_clusters: int | None = None,
 ) -> str:
     """The verdict of one row (one family) from its interval, with the ``not tested`` cases
-    (``threshold`` replaces the row's own, for the old verdict of a recorded deviation)."""
+    (``threshold`` replaces the row's own, for the old verdict of a recorded deviation;
+    ``min_clusters`` the row's minimum, where a deviation sets its own)."""
     r = rule(row_id, path)
     d = rules(path)["defaults"]
     if profile in d.get("exclude_profiles", []) or data != r.get("requires_data", data):
         return "not tested"
     kind = "separation" if r.get("interval_unit") == "test mixes" else data
-    need = r.get("min_clusters", d["min_clusters"].get(kind, 1))
+    need = r.get("min_clusters", d["min_clusters"].get(kind, 1)) if min_clusters is None else min_clusters
     if n_clusters < need:
         return "not tested"
     t = r.get("threshold") if threshold is None else threshold
@@ -131,9 +133,20 @@ def judge(
 
 def old_rule_label(old: dict) -> str:
     """A short label of the rule an ``old`` entry of :func:`judge_with_deviations` was judged under
-    (``"at 0.9"`` for an old threshold, ``"bootstrap alone"`` for the interval before exact bounds)."""
+    (``"at 0.9"`` for an old threshold, ``"bootstrap alone"`` for the interval before exact bounds,
+    otherwise the entry's own ``label``)."""
     rule = old["rule"]
+    if "label" in old:
+        return old["label"]
     return f"at {rule.removeprefix('threshold ')}" if rule.startswith("threshold ") else "bootstrap alone"
+
+
+def deviation(dev_id: str) -> dict:
+    """The rules file's recorded deviation ``dev_id``."""
+    for d in rules().get("deviations", []):
+        if d["id"] == dev_id:
+            return d
+    raise KeyError(f"no deviation {dev_id!r} in {RULES_PATH}")
 
 
 def deviations(row_id: str) -> list[dict]:
@@ -141,7 +154,7 @@ def deviations(row_id: str) -> list[dict]:
     return [d for d in rules().get("deviations", []) if row_id in d.get("rows", ())]
 
 
-def judge_with_deviations(row_id: str, iv, profile: str, data: str = "toy"):
+def judge_with_deviations(row_id: str, iv, profile: str, data: str = "toy", min_clusters: int | None = None):
     """Row ``row_id`` judged on interval ``iv`` under the rules as they stand, with its recorded
     deviations applied: ``(interval, verdict, old)``.
 
@@ -153,12 +166,12 @@ def judge_with_deviations(row_id: str, iv, profile: str, data: str = "toy"):
     from sepnb.analysis.stats import exact_proportion
 
     devs = deviations(row_id)
-    before = judge(row_id, iv.low, iv.high, iv.n_clusters, profile, data)
+    before = judge(row_id, iv.low, iv.high, iv.n_clusters, profile, data, min_clusters=min_clusters)
     old = []
     for d in devs:
         if "interval" in d.get("old", {}):
             iv = exact_proportion(iv)
-    now = judge(row_id, iv.low, iv.high, iv.n_clusters, profile, data)
+    now = judge(row_id, iv.low, iv.high, iv.n_clusters, profile, data, min_clusters=min_clusters)
     if now == "not tested":
         return iv, now, old
     for d in devs:
@@ -170,7 +183,9 @@ def judge_with_deviations(row_id: str, iv, profile: str, data: str = "toy"):
                 {
                     "deviation": d["id"],
                     "rule": f"threshold {t}",
-                    "verdict": judge(row_id, iv.low, iv.high, iv.n_clusters, profile, data, threshold=t),
+                    "verdict": judge(
+                        row_id, iv.low, iv.high, iv.n_clusters, profile, data, threshold=t, min_clusters=min_clusters
+                    ),
                 }
             )
     return iv, now, old
@@ -194,10 +209,10 @@ def _mix_interval(values):
     return cluster_bootstrap(np.asarray(values, dtype=float), resamples=boot["resamples"], seed=boot["seed"])
 
 
-def _verdict_of(row_id: str, iv, profile: str) -> dict:
+def _verdict_of(row_id: str, iv, profile: str, min_clusters: int | None = None) -> dict:
     """``{"interval": ..., "verdict": ..., "old": [...]}`` of row ``row_id`` for the interval ``iv``
     (deviations applied, :func:`judge_with_deviations`)."""
-    iv, v, old = judge_with_deviations(row_id, iv, profile)
+    iv, v, old = judge_with_deviations(row_id, iv, profile, min_clusters=min_clusters)
     return {"interval": iv.to_json(), "verdict": v, **({"old": old} if old else {})}
 
 
@@ -205,24 +220,28 @@ def separation_rows(result: dict, seed: int = 0) -> dict:
     """The scorecard rows judged by chapter 06, recomputed from its results entry alone.
 
     ``result`` is one entry of ``book/results/06_separation.json`` (per-mix
-    SI-SDR of every method and the per-mix posterior check). Returns
-    ``{row_id: {config: {"interval": {...}, "verdict": ...}}}`` plus
-    ``"diagnosis": {family: ...}``. Every interval is the cluster bootstrap
-    over mixes with the rules file's resamples and seed.
+    SI-SDR of every method, the BASIS schedule's run on its first mixes and
+    the per-mix posterior check). Returns ``{row_id: {config: {"interval":
+    {...}, "verdict": ...}}}`` plus ``"diagnosis": {family: ...}`` and
+    ``"diagnosis_old"`` (the diagnosis under the rule before the recorded
+    deviation ``diagnosis_at_last_level``). Every interval is the cluster
+    bootstrap over mixes with the rules file's resamples and seed.
     """
     profile = result["profile"]
     per_mix = result["si_sdr_per_mix"]
     interval = _mix_interval
 
-    def judged(row_id, iv):
-        return _verdict_of(row_id, iv, profile)
+    def judged(row_id, iv, min_clusters=None):
+        return _verdict_of(row_id, iv, profile, min_clusters)
 
     out: dict = {
         "langevin_separation_fails": {},
         "added_toy_separation_success": {},
         "added_sampler_holds_truth": {},
         "added_posterior_prefers_truth": {},
+        "added_posterior_keeps_truth": {},
         "diagnosis": {},
+        "diagnosis_old": {},
     }
     mix = np.asarray(per_mix["reference: mix as estimate"]["fixed_order"])
     for name in result["methods"]:
@@ -233,6 +252,15 @@ def separation_rows(result: dict, seed: int = 0) -> dict:
         out["added_toy_separation_success"][name] = judged("added_toy_separation_success", interval(fixed))
         if family == "flow":
             out["langevin_separation_fails"][name] = judged("langevin_separation_fails", interval(fixed - mix))
+    five_level = [v["verdict"] for v in out["langevin_separation_fails"].values()]
+    basis = result.get("basis")
+    if basis is not None:  # the BASIS schedule on the first mixes (deviation basis_schedule)
+        n = len(basis["si_sdr_per_mix"])
+        improvement = np.asarray(basis["si_sdr_per_mix"]) - mix[:n]
+        need = int(deviation("basis_schedule")["items"])
+        out["langevin_separation_fails"]["flow: BASIS schedule"] = judged(
+            "langevin_separation_fails", interval(improvement), min_clusters=need
+        )
     checks = result["posterior_check"]["per_mix"]
     for family in ("wavenet", "flow"):
         holds = judged("added_sampler_holds_truth", interval(per_mix[f"{family}: annealed from truth"]["fixed_order"]))
@@ -240,11 +268,25 @@ def separation_rows(result: dict, seed: int = 0) -> dict:
             "added_posterior_prefers_truth",
             interval([float(r["target prefers truth"]) for r in checks if r["family"] == family]),
         )
+        last = per_mix.get(f"{family}: last level from truth")
+        keeps = (
+            judged("added_posterior_keeps_truth", interval(last["fixed_order"]))
+            if last is not None
+            else {"interval": None, "verdict": "not tested"}
+        )
         out["added_sampler_holds_truth"][family] = holds
         out["added_posterior_prefers_truth"][family] = prefers
-        out["diagnosis"][family] = diagnose(holds["verdict"], prefers["verdict"])
-    fails = [v["verdict"] for v in out["langevin_separation_fails"].values()]
+        out["added_posterior_keeps_truth"][family] = keeps
+        out["diagnosis"][family] = diagnose(keeps["verdict"], prefers["verdict"])
+        out["diagnosis_old"][family] = diagnose(holds["verdict"], prefers["verdict"])
+    if not out["added_posterior_keeps_truth"] or any(
+        v["interval"] is None for v in out["added_posterior_keeps_truth"].values()
+    ):
+        out.pop("added_posterior_keeps_truth")
+    fails = [v["verdict"] for k, v in out["langevin_separation_fails"].items()]
     out["langevin_separation_fails"]["row"] = combine(fails) if fails else "not tested"
+    if basis is not None and five_level:
+        out["langevin_separation_fails"]["row_old"] = combine(five_level)
     return out
 
 
@@ -687,19 +729,15 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
         rid = row["id"]
         if row.get("kind") == "paper_claim_composite":
             continue
-        if rid in (
-            "langevin_separation_fails",
-            "added_toy_separation_success",
-            "added_sampler_holds_truth",
-            "added_posterior_prefers_truth",
-        ):
+        if rid in _SEPARATION_ROWS:
             if sep is None or rid not in sep:
                 out.append(_not_tested(row, f"no separation results for {key} (chapter 06)"))
                 continue
             from sepnb.analysis.stats import Interval
 
-            if rid == "langevin_separation_fails":  # one claim, judged on both configurations together
-                parts = {c: v for c, v in sep[rid].items() if c != "row"}
+            if rid == "langevin_separation_fails":  # one claim, judged on its configurations together
+                parts = {c: v for c, v in sep[rid].items() if not c.startswith("row")}
+                old = sep[rid].get("row_old")
                 out.append(
                     _entry(
                         row,
@@ -709,6 +747,16 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
                         + ", ".join(
                             f"{c.split(': ', 1)[-1]} {Interval(**v['interval']):.1f} dB" for c, v in parts.items()
                         ),
+                        old=[]
+                        if old is None
+                        else [
+                            {
+                                "deviation": "basis_schedule",
+                                "rule": "the five-level run alone",
+                                "label": "five-level run alone",
+                                "verdict": old,
+                            }
+                        ],
                     )
                 )
                 continue
@@ -756,6 +804,13 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
     return _with_chapters(out)
 
 
+_SEPARATION_ROWS = (
+    "langevin_separation_fails",
+    "added_toy_separation_success",
+    "added_sampler_holds_truth",
+    "added_posterior_prefers_truth",
+    "added_posterior_keeps_truth",
+)
 _VARIANT_ROWS = (
     "added_authors_noise_scheme",
     "added_authors_objective_metric",
@@ -766,12 +821,7 @@ _VARIANT_ROWS = (
 
 def _with_chapters(entries: list[dict]) -> list[dict]:
     """Each entry with the chapter that holds its evidence."""
-    separation = (
-        "langevin_separation_fails",
-        "added_toy_separation_success",
-        "added_sampler_holds_truth",
-        "added_posterior_prefers_truth",
-    )
+    separation = _SEPARATION_ROWS
     for e in entries:
         e["chapter"] = (
             "07_priors_that_separate"

@@ -83,6 +83,15 @@ class Profile:
     sep_delta: float = 3e-5
     sgld_sigma: float = 0.1
     sgld_steps: int = 200
+    #: The BASIS schedule as BASIS ran it (ORIGINAL_CODE.md; book/scorecard.yaml, deviation
+    #: basis_schedule): 10 geometric levels from 1.0 to 0.01, the paper's five rounded as the
+    #: paper rounds them, `steps` per level, on the first `items` test mixes, with the flows
+    #: fine-tuned at every level (the five the paper skips are extra fine-tunes).
+    basis: dict = field(
+        default_factory=lambda: dict(
+            sigmas=(1.0, 0.599, 0.359, 0.215, 0.129, 0.077, 0.0464, 0.027, 0.0167, 0.01), steps=100, items=8
+        )
+    )
     #: The supervised reference separator (torchaudio Conv-TasNet, constructor keywords of
     #: sepnb.priors.ConvTasNetSeparator), its training steps and learning rate.
     tasnet: dict = field(
@@ -195,6 +204,7 @@ PROFILES: dict[str, Profile] = {
             sep_length=256,
             sep_steps=3,
             sgld_steps=6,
+            basis=dict(sigmas=(1.0, 0.599, 0.359, 0.215, 0.129, 0.077, 0.0464, 0.027, 0.0167, 0.01), steps=2, items=2),
             tasnet=dict(enc_num_feats=16, msk_num_feats=8, msk_num_hidden_feats=16, msk_num_layers=2, msk_num_stacks=1),
             tasnet_steps=20,
             tasnet_eval_every=10,
@@ -283,6 +293,9 @@ PROFILES: dict[str, Profile] = {
             sep_length=16_000,
             sep_steps=100,
             sgld_steps=300,
+            basis=dict(
+                sigmas=(1.0, 0.599, 0.359, 0.215, 0.129, 0.077, 0.0464, 0.027, 0.0167, 0.01), steps=100, items=100
+            ),
             tasnet=dict(
                 enc_num_feats=512, msk_num_feats=128, msk_num_hidden_feats=512, msk_num_layers=8, msk_num_stacks=3
             ),  # torchaudio's defaults (the paper's Conv-TasNet size)

@@ -28,6 +28,7 @@ __all__ = [
     "denoiser_config",
     "toy_denoisers",
     "toy_priors",
+    "basis_extra_sigmas",
     "music_prior_config",
     "listed_music_config",
     "music_priors",
@@ -211,6 +212,15 @@ def toy_denoisers(profile, seed: int = 0, progress: bool = True) -> dict:
     return {source: get_prior(denoiser_config(profile, source, seed=seed), progress=progress) for source in SOURCES}
 
 
+def basis_extra_sigmas(profile) -> tuple:
+    """The levels of the profile's BASIS schedule (``profile.basis``) that ``profile.sigmas`` lacks:
+    chapter 06 fine-tunes the flows there as well, to run BASIS's schedule as BASIS ran it."""
+    from sepnb.core import profiles
+
+    p = profiles.get(profile)
+    return tuple(s for s in p.basis["sigmas"] if s not in p.sigmas)
+
+
 def toy_priors(
     profile, seed: int = 0, sigma: float = 0.0, noise_mode: str = "fixed", families=FAMILIES, progress: bool = True
 ) -> dict:
@@ -333,7 +343,9 @@ def profile_runs(
     03's default ``sigma`` is one of them); the 8 music priors on the data
     ``music`` picks (chapter 02; the stand-in is not written to list them);
     the Conv-TasNet separator (chapter 06); the 4 denoising priors
-    (chapter 07); chapter 05's variants (:func:`variant_runs`; left out
+    (chapter 07); the flows fine-tuned at the levels of the BASIS schedule
+    that ``profile.sigmas`` lacks (:func:`basis_extra_sigmas`, chapter 06);
+    chapter 05's variants (:func:`variant_runs`; left out
     with ``with_variants=False``); and the noise-free toy priors of the
     other training seeds of ``profile.train_seeds`` (chapter 04's Figure 3 over
     seeds; left out with ``with_seeds=False``). Chapter 01 trains nothing.
@@ -369,6 +381,14 @@ def profile_runs(
     out.append(({"family": "convtasnet", "source": "mix", "seed": seed}, separator_config(p, seed=seed)))
     for source in SOURCES:
         out.append(({"family": "denoiser", "source": source, "seed": seed}, denoiser_config(p, source, seed=seed)))
+    for sigma in basis_extra_sigmas(p):
+        for source in SOURCES:
+            out.append(
+                (
+                    {"family": "flow", "source": source, "sigma": float(sigma), "seed": seed},
+                    finetune_config(clean[("flow", source)], sigma, p),
+                )
+            )
     out += variant_runs(p, seed=seed) if with_variants else []
     if with_seeds:
         for s in (s for s in p.train_seeds if s != seed):

@@ -209,6 +209,8 @@ class Trace:
     seconds: float
     #: the iterate at the end of every noise level, ``[n_levels, B, K, T]`` on the CPU (SI-SDR per level)
     levels: torch.Tensor | None = None
+    #: the first iterate (the start, after its projection), ``[B, K, T]`` on the CPU
+    start: torch.Tensor | None = None
 
     def to_json(self) -> dict:
         return {
@@ -314,6 +316,7 @@ def separate(
     log_prior = np.empty((n_steps, B, K))
     mix_error = np.empty((n_steps, B))
     levels = torch.empty((len(sigmas), B, K, T), dtype=m.dtype)
+    first = s.detach().cpu() if return_trace else None
     t0 = time.perf_counter()
     bar = progress_bar(total=n_steps, desc="Langevin", unit="step", disable=not progress)
     with _frozen(priors):
@@ -354,6 +357,11 @@ def separate(
     out = out[0] if single else out
     if return_trace:
         return out, Trace(
-            trace_sigma, log_prior, mix_error, time.perf_counter() - t0, levels[:, 0] if single else levels
+            trace_sigma,
+            log_prior,
+            mix_error,
+            time.perf_counter() - t0,
+            levels[:, 0] if single else levels,
+            first[0] if single else first,
         )
     return out
