@@ -109,17 +109,6 @@ clean = load()
 tuned = {s: load(s) for s in SIGMAS}
 basis_flows = {sg: {k: model for k, (model, _) in runs.toy_priors(P, seed=seed, sigma=sg, families=("flow",)).items()}
                for sg in runs.basis_extra_sigmas(P)} | {sg: tuned[sg] for sg in SIGMAS}
-# two stages (sepnb.runs.separator_config): a first schedule, then a continuation until the loss
-# on held-out training-split mixes stops improving; the continuation's best weights are the reference
-tasnet_cfg = runs.separator_config(P, seed=seed)
-tasnet, tasnet_history = runs.get_prior(tasnet_cfg)
-_, tasnet_first = runs.get_prior(tasnet_cfg.parent)
-tasnet_plateau = tasnet_history["plateau"]
-glue("tasnet_minutes", (tasnet_first["seconds"] + tasnet_history["seconds"]) / 60, display=False)
-glue("tasnet_params", sum(p.numel() for p in tasnet.parameters()), display=False)
-glue("tasnet_first_steps", P.tasnet_steps, display=False)
-glue("tasnet_more_steps", len(tasnet_history["step"]), display=False)
-glue("tasnet_steps", P.tasnet_steps + tasnet_plateau["best_step"], display=False)
 
 # %%
 test = data.ToyWindows("test", window=P.sep_length, n_items=P.sep_items, seed=seed)
@@ -190,6 +179,18 @@ basis_est, basis_trace = separation.separate(
     sigmas=list(BASIS["sigmas"]), steps_per_sigma=BASIS["steps"], delta=P.sep_delta, clip=CLIP, seed=seed,
     return_trace=True,
 )
+# the supervised reference, from the store: two stages (sepnb.runs.separator_config), a first schedule,
+# then a continuation until the loss on held-out training-split mixes stops improving; the
+# continuation's best weights are the reference
+tasnet_cfg = runs.separator_config(P, seed=seed)
+tasnet, tasnet_history = runs.get_prior(tasnet_cfg)
+_, tasnet_first = runs.get_prior(tasnet_cfg.parent)
+tasnet_plateau = tasnet_history["plateau"]
+glue("tasnet_minutes", (tasnet_first["seconds"] + tasnet_history["seconds"]) / 60, display=False)
+glue("tasnet_params", sum(p.numel() for p in tasnet.parameters()), display=False)
+glue("tasnet_first_steps", P.tasnet_steps, display=False)
+glue("tasnet_more_steps", len(tasnet_history["step"]), display=False)
+glue("tasnet_steps", P.tasnet_steps + tasnet_plateau["best_step"], display=False)
 with torch.no_grad():
     estimates[("supervised", "Conv-TasNet")] = tasnet.eval()(mix.to(DEVICE)).cpu()
 N_FFT = min(512, P.sep_length // 4)  # 32 ms frames (shorter only for the tests' short mixes)
@@ -219,6 +220,7 @@ for f in FAMILIES:
     glue(f"full_minutes_{f}", tr.seconds / n_timed * len(SIGMAS) * 100 / 60, display=False)
 glue("item_seconds", P.item_length / P.sample_rate, display=False)
 glue("full_steps", len(SIGMAS) * 100, display=False)
+glue("threads", torch.get_num_threads(), display=False)
 
 # %% [markdown]
 # In this book the annealed schedule ({glue:text}`annealed_steps` steps over
@@ -227,7 +229,7 @@ glue("full_steps", len(SIGMAS) * 100, display=False)
 # {glue:text}`annealed_seconds_wavenet:.0f` s with the WaveNets. One step on
 # a 1-second mix with four priors takes {glue:text}`step_seconds_flow:.2f` s
 # (flows) and {glue:text}`step_seconds_wavenet:.2f` s (WaveNets) on this
-# CPU, so separating one 1-second mix over the full schedule of
+# CPU (torch threads: {glue:text}`threads`), so separating one 1-second mix over the full schedule of
 # {glue:text}`full_steps` steps takes about
 # {glue:text}`full_minutes_flow:.0f` minutes with the flows and
 # {glue:text}`full_minutes_wavenet:.0f` with the WaveNets.
@@ -472,7 +474,8 @@ pd.DataFrame({"schedule (levels x steps from sigma_1)": [schedule_of[n] for n in
 # {glue:text}`si_five_first` dB (SI-SDRi {glue:text}`imp_five_first`). Its
 # {glue:text}`basis_total` steps took {glue:text}`basis_seconds:.0f` s for
 # the {glue:text}`n_basis` mixes, {glue:text}`basis_seconds_per_mix:.0f` s a
-# mix of {glue:text}`mix_ms:.0f` ms on this CPU.
+# mix of {glue:text}`mix_ms:.0f` ms on this CPU (torch threads:
+# {glue:text}`threads`).
 #
 # ## After every noise level
 #
