@@ -47,6 +47,11 @@
 # {glue:text}`old_bar`" for the discrimination bar the chapter-04 claims table
 # used before the rules file, "bootstrap alone" for the proportions that now
 # have exact intervals).
+#
+# {glue:text}`n_planned` further rows are pre-registered for experiments
+# that have not been run yet ({glue:text}`planned_issues`): their rules are
+# in git before any code that computes their numbers, and they enter this
+# table when their chapter does ({glue:text}`planned_ids`).
 
 # %% tags=["remove-input"]
 import html
@@ -97,7 +102,8 @@ def old_verdicts(e):
     return "".join(f'<span class="reason">{scorecard.old_rule_label(o)}: {o["verdict"]}</span>' for o in e["old"])
 
 
-prov = {r["id"]: scorecard.provenance(r["id"]) for r in scorecard.rules()["rows"]}
+prov = {r["id"]: scorecard.provenance(r["id"]) for r in scorecard.rules()["rows"] if r.get("status") != "planned"}
+planned = scorecard.planned()
 for e in card:
     e["provenance"] = prov[e["id"]]
 # the reasons go under their verdict in a smaller font, so the table fits the text column
@@ -120,6 +126,9 @@ orders = [p["order"] for p in prov.values()]
 glue("n_rows", len(orders), display=False)
 glue("n_after", orders.count("rule after the result"), display=False)
 glue("n_first", orders.count("rule first"), display=False)
+glue("n_planned", len(planned), display=False)
+glue("planned_issues", " and ".join(sorted({f"issue {r['issue']}" for r in planned})) or "none", display=False)
+glue("planned_ids", ", ".join(f"`{r['id']}`" for r in planned) or "none", display=False)
 glue("old_bar", next(d["old"]["threshold"] for d in scorecard.rules()["deviations"] if "threshold" in d["old"]),
      display=False)
 _ = paths.update_results("scorecard", f"{P.name}/seed=0", {"profile": P.name, "rows": card})

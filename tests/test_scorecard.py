@@ -42,7 +42,7 @@ def test_every_row_of_the_rules_file_is_well_formed():
     ids = [r["id"] for r in file["rows"]]
     assert len(ids) == len(set(ids))
     for r in file["rows"]:
-        if r.get("kind") == "paper_claim_composite":
+        if r.get("kind", "").endswith("_composite"):
             assert set(r["composite_of"]) <= set(ids)
             continue
         assert r["direction"] in ("above", "below", "outside"), r["id"]
@@ -458,3 +458,19 @@ def test_provenance_is_read_from_git(tmp_path, monkeypatch):
         pytest.skip("this checkout has no full git history; the book's provenance cannot be read")
     assert scorecard.provenance("flow_toy_discriminates")["order"] == "rule after the result"  # 7763490 < 7f95f09
     assert scorecard.provenance("added_posterior_prefers_truth")["order"] == "rule first"  # c2a4ec1 < 8685b36
+
+
+def test_planned_rows_are_pre_registered_not_judged():
+    """Rows with `status: planned` (issue 24's scores) are listed, never judged, and their rules are in
+    git before any result (rule first wherever the checkout has its history)."""
+    from sepnb.analysis import provenance
+
+    planned = scorecard.planned()
+    assert planned and all(r.get("issue") for r in planned)
+    ids = {r["id"] for r in planned}
+    assert not ids & {e["id"] for e in scorecard.compute(profile="book")}
+    assert not ids & {e["id"] for e in scorecard.compute(profile="smoke")}
+    if provenance.has_history():
+        for rid in ids:
+            p = scorecard.provenance(rid)
+            assert p["order"] in ("rule first", "unknown") and p["result_commit"] is None, (rid, p)
