@@ -2,12 +2,14 @@
 
 * :mod:`~sepnb.analysis.ood`: cross-likelihoods, AUCs, the noise grid (chapters 04-05);
 * :mod:`~sepnb.analysis.stats`: cluster-bootstrap intervals;
+* :mod:`~sepnb.analysis.remedies`: scores that repair a raw likelihood (typicality, likelihood
+  ratio, input complexity; issue 24);
 * :mod:`~sepnb.analysis.scorecard`: the verdicts, by the rules of ``book/scorecard.yaml``;
 * :mod:`~sepnb.analysis.control`: the device control of chapter 05 (``python -m sepnb.analysis.control``).
 
 The modules are the public names here (``from sepnb.analysis import ood, scorecard, stats``).
 """
 
-from sepnb.analysis import control, ood, scorecard, stats
+from sepnb.analysis import control, ood, remedies, scorecard, stats
 
-__all__ = ["control", "ood", "scorecard", "stats"]
+__all__ = ["control", "ood", "remedies", "scorecard", "stats"]

@@ -112,6 +112,10 @@ class Profile:
     tasnet_continue: dict = field(
         default_factory=lambda: dict(steps=100, lr=3e-4, lr_patience=2, stop_patience=4, min_delta=0.05, eval_items=16)
     )
+    #: Background models of the likelihood-ratio score (issue 24; book/scorecard.yaml, the remedy
+    #: rows): each toy prior's architecture, trained on its source's windows with this share of the
+    #: samples replaced by uniform draws (Ren et al. 2019's perturbation, fixed before any result).
+    background_perturb: float = 0.2
     #: Chapter 05's variants: the flow objective's weight on the log-determinant in the authors'
     #: code, and how many times the profile's `steps` the longer-trained WaveNets train.
     authors_logdet_weight: float = 0.25

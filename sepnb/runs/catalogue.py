@@ -22,6 +22,7 @@ from sepnb.runs.loop import get_prior
 __all__ = [
     "prior_config",
     "finetune_config",
+    "background_config",
     "separator_config",
     "variant_config",
     "variant_runs",
@@ -62,6 +63,16 @@ def _prior_sizes(p, family: str) -> dict:
         eval_items=p.eval_items,
         ckpt_every=p.ckpt_every,
     )
+
+
+def background_config(profile, family: str, source: str, seed: int = 0) -> RunConfig:
+    """The background model of ``family``'s prior for ``source`` (issue 24's likelihood ratio): the
+    prior's configuration, trained on windows with ``profile.background_perturb`` of their samples
+    replaced by uniform draws. Fine-tune it with :func:`finetune_config` as the prior is."""
+    from sepnb.core import profiles
+
+    p = profiles.get(profile)
+    return prior_config(p, family, source, seed=seed).replace(perturb=float(p.background_perturb))
 
 
 def finetune_config(parent: RunConfig, sigma: float, profile, noise_mode: str = "fixed") -> RunConfig:

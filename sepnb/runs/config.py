@@ -42,7 +42,8 @@ NOISE_MODES = ("fixed", "authors")
 VARIANTS = ("authors-objective", "budget", "authors-data")
 #: "toy_authors": the toy sources as the authors' runs drew them (data.toy_params_authors; chapter 05)
 DATASETS = ("toy", "music", "toy_authors")
-_PLATEAU_DEFAULTS = {"eval_split": "test", "lr_patience": 0, "stop_patience": 0, "min_delta": 0.0}
+#: Fields left out of a run's key at their default, so that the runs made before each existed keep their keys.
+_PLATEAU_DEFAULTS = {"eval_split": "test", "lr_patience": 0, "stop_patience": 0, "min_delta": 0.0, "perturb": 0.0}
 _MUSIC_FRAME_KEYS = ("sample_rate", "frames_per_song", "frame_seconds", "mono", "normalize")
 
 
@@ -96,6 +97,9 @@ class RunConfig:
     lr_patience: int = 0
     stop_patience: int = 0
     min_delta: float = 0.0
+    #: A background model's perturbation (Ren et al. 2019; issue 24): every training and held-out
+    #: sample is replaced, with this probability, by a uniform draw on [-1, 1] before any noise.
+    perturb: float = 0.0
 
     def __post_init__(self):
         if self.eval_split not in ("test", "val"):
@@ -108,6 +112,8 @@ class RunConfig:
                 raise ValueError(f"{name} must be an integer >= 0 (0: off), got {v!r}")
         if not (isinstance(self.min_delta, (int, float)) and math.isfinite(self.min_delta) and self.min_delta >= 0):
             raise ValueError(f"min_delta must be a finite number >= 0, got {self.min_delta!r}")
+        if not (isinstance(self.perturb, (int, float)) and 0 <= self.perturb < 1):
+            raise ValueError(f"perturb must be a probability in [0, 1), got {self.perturb!r}")
         if (self.lr_patience or self.stop_patience) and self.eval_split != "val":
             raise ValueError(
                 "lr_patience and stop_patience decide on the held-out loss: use eval_split='val', never the test items"

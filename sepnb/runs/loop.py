@@ -25,7 +25,15 @@ from sepnb.runs.store import check_config, load, read, run_dir, write_meta
 
 TrainingInterrupted = stopping.TrainingInterrupted
 
-__all__ = ["TrainingDiverged", "TrainingInterrupted", "add_noise", "check_training_options", "train", "get_prior"]
+__all__ = [
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "add_noise",
+    "perturb_samples",
+    "check_training_options",
+    "train",
+    "get_prior",
+]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -46,13 +54,28 @@ def add_noise(x: torch.Tensor, sigma: float, mode: str, generator: torch.Generat
     raise ValueError(f"unknown noise_mode {mode!r}: use one of {NOISE_MODES}")
 
 
+def perturb_samples(x: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Replace every sample of ``x``, with probability ``rate``, by a uniform draw on [-1, 1]: the
+    inputs of a background model (Ren et al. 2019). ``rate == 0`` returns ``x`` and draws nothing."""
+    if rate == 0:
+        return x
+    hit = torch.rand(x.shape, generator=generator) < rate
+    fresh = torch.rand(x.shape, generator=generator, dtype=x.dtype) * 2 - 1
+    return torch.where(hit, fresh, x)
+
+
+def _inputs(cfg: RunConfig, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """What a run trains and is evaluated on: its windows, perturbed (background runs), then noised."""
+    return add_noise(perturb_samples(x, cfg.perturb, gen), cfg.sigma, cfg.noise_mode, gen)
+
+
 def _train_batch(cfg: RunConfig, ds, step: int):
     """The batch of step ``step``: a pure function of (seed, step)."""
     rng = np.random.default_rng([cfg.seed, step, 17])
     ds.set_epoch(step)
     x = ds.batch(rng.integers(len(ds), size=cfg.batch))
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    return add_noise(x, cfg.sigma, cfg.noise_mode, gen)
+    return _inputs(cfg, x, gen)
 
 
 def _eval_batch(cfg: RunConfig) -> torch.Tensor:
@@ -63,7 +86,7 @@ def _eval_batch(cfg: RunConfig) -> torch.Tensor:
         ds = run_windows(cfg, "test", cfg.eval_items)
         x = ds.batch(np.arange(cfg.eval_items))
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    return add_noise(x, cfg.sigma, cfg.noise_mode, gen)
+    return _inputs(cfg, x, gen)
 
 
 def _lr_factor(cfg: RunConfig, step: int) -> float:
