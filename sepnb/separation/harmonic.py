@@ -48,6 +48,8 @@ __all__ = [
     "harmonic_frequencies",
     "harmonic_fit",
     "refine_f0",
+    "fit_f0s_jointly",
+    "f0_proposals",
     "prior_cost",
     "Grouping",
     "group",
@@ -118,6 +120,75 @@ def refine_f0(
     out = list(f0s)
     out[j] = (a + b) / 2
     return out
+
+
+def fit_f0s_jointly(
+    x: np.ndarray,
+    f0s,
+    sample_rate: int,
+    max_harmonics: int = 64,
+    iters: int = 30,
+    max_step: float | None = None,
+) -> tuple[np.ndarray, float]:
+    """All fundamentals of ``f0s`` moved together to a least-squares optimum of the joint comb fit:
+    ``(f0s, residual energy)``.
+
+    Variable projection: the combs' amplitudes are solved in closed form
+    (:func:`harmonic_fit`) for every trial of the fundamentals, and the
+    fundamentals follow Levenberg-Marquardt steps on that residual (its
+    Jacobian by central differences). Unlike one fundamental at a time
+    (:func:`refine_f0`), two combs closer than the FFT's resolution move apart
+    or together as the residual asks, so fundamentals below one bin of each
+    other can be resolved. ``max_step`` (Hz, default a quarter of a bin) bounds
+    each step; the fundamentals stay within ``[1 Hz, fs / 2)``.
+    """
+    f = np.asarray(f0s, dtype=float).copy()
+    if f.ndim != 1 or len(f) < 1 or not np.isfinite(f).all() or (f <= 0).any():
+        raise ValueError(f"f0s must be positive finite frequencies, got {f0s!r}")
+    iters = check_int(iters, "iters", 1)
+    max_step = 0.25 * sample_rate / len(x) if max_step is None else float(max_step)
+
+    def residual(g):
+        return harmonic_fit(x, g, sample_rate, max_harmonics)[1]
+
+    r = residual(f)
+    cost, lam, h = float(r @ r), 1e-3, 1e-3
+    for _ in range(iters):
+        J = np.stack([(residual(f + h * e) - residual(f - h * e)) / (2 * h) for e in np.eye(len(f))], axis=1)
+        JtJ, g = J.T @ J, J.T @ r
+        improved = False
+        for _ in range(8):  # raise the damping until a step lowers the residual
+            step = -np.linalg.solve(JtJ + lam * np.diag(np.diag(JtJ) + 1e-12), g)
+            step = np.clip(step, -max_step, max_step)
+            trial = np.clip(f + step, 1.0, sample_rate / 2 - 1.0)
+            rt = residual(trial)
+            ct = float(rt @ rt)
+            if ct < cost:
+                f, r, cost, lam, improved = trial, rt, ct, lam / 3, True
+                break
+            lam *= 10
+        if not improved or np.abs(step).max() < 1e-4:
+            break
+    return f, cost
+
+
+def f0_proposals(peaks, sample_rate: int, length: int, splits=(0.25, 0.5), ratios=()) -> np.ndarray:
+    """Candidate fundamentals beyond the spectrum's peaks (issue 23): each peak, each peak split into
+    a pair ``f +- d`` for ``d`` in ``splits`` FFT bins (two fundamentals closer than the FFT's
+    resolution show as one peak), and each peak times each of ``ratios`` (the octave and other
+    integer-ratio alternatives, where one comb's harmonics coincide with another's). Sorted, with
+    duplicates within a hundredth of a bin removed, within ``[1 Hz, fs / 2)``."""
+    peaks = np.asarray(peaks, dtype=float)
+    if peaks.ndim != 1 or not np.isfinite(peaks).all() or (peaks <= 0).any():
+        raise ValueError(f"peaks must be positive finite frequencies, got {peaks!r}")
+    bin_hz = sample_rate / int(length)
+    out = [peaks]
+    out += [peaks + sign * d * bin_hz for d in splits for sign in (-1, 1)]
+    out += [peaks * float(r) for r in ratios]
+    f = np.concatenate(out)
+    f = np.sort(f[(f >= 1.0) & (f < sample_rate / 2)])
+    keep = np.concatenate([[True], np.diff(f) > 0.01 * bin_hz]) if len(f) else np.zeros(0, bool)
+    return f[keep]
 
 
 @torch.no_grad()
