@@ -289,7 +289,7 @@ def separation_rows(result: dict, seed: int = 0) -> dict:
         v["interval"] is None for v in out["added_posterior_keeps_truth"].values()
     ):
         out.pop("added_posterior_keeps_truth")
-    fails = [v["verdict"] for k, v in out["langevin_separation_fails"].items()]
+    fails = [v["verdict"] for v in out["langevin_separation_fails"].values()]
     out["langevin_separation_fails"]["row"] = combine(fails) if fails else "not tested"
     if basis is not None and five_level:
         out["langevin_separation_fails"]["row_old"] = combine(five_level)
