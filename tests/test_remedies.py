@@ -100,3 +100,23 @@ def test_a_background_run_differs_from_its_prior_only_by_the_perturbation():
     assert 0.1 < (x != clean).float().mean() < 0.3  # the same windows, a fifth of their samples replaced
     with pytest.raises(ValueError, match="probability"):
         prior.replace(perturb=1.0)
+
+
+def test_all_scores_scores_the_prior_once_and_agrees_with_each_score():
+    class Counting(Gaussian):
+        calls = 0
+
+        def log_prob(self, x, sigma=None):
+            Counting.calls += 1
+            return super().log_prob(x)
+
+    p, q = Counting(0.4), Gaussian(0.8)
+    x = p.sample(4, 1024, seed=8).float()
+    H = remedies.reference_entropy(p, p.sample(8, 1024, seed=9))
+    Counting.calls = 0
+    got = remedies.all_scores(p, x, H, background=q)
+    assert Counting.calls == 1 and list(got) == list(remedies.SCORES)
+    np.testing.assert_allclose(got["typicality"], remedies.typicality(p, x, H))
+    np.testing.assert_allclose(got["llr"], remedies.likelihood_ratio(p, q, x))
+    np.testing.assert_allclose(got["complexity"], remedies.complexity(p, x))
+    assert "llr" not in remedies.all_scores(p, x, H)

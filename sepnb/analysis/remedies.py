@@ -34,6 +34,9 @@ __all__ = [
     "likelihood_ratio",
     "flac_bits",
     "complexity",
+    "SCORES",
+    "all_scores",
+    "complexity_from",
 ]
 
 #: The compressor's input resolution: windows are quantised to 16-bit PCM before FLAC.
@@ -98,5 +101,30 @@ def complexity(prior, x, sample_rate: int = 16_000) -> np.ndarray:
     better than a generic coder does). ``log p(x~) = log p(x) + T log(2 / 2^16)`` (the density
     times the width of a 16-bit step on [-1, 1])."""
     x = _windows(x)
-    step = math.log(2.0 / 2**QUANT_BITS)
-    return (loglik(prior, x) + step) / math.log(2.0) + flac_bits(x, sample_rate) / x.shape[1]
+    return complexity_from(loglik(prior, x), flac_bits(x, sample_rate), x.shape[1])
+
+
+#: The scores in the rules file's order (its tie-break for the best remedy).
+SCORES = ("loglik", "typicality", "llr", "complexity")
+
+
+def all_scores(prior, x, entropy: float, background=None, sample_rate: int = 16_000) -> dict:
+    """Every score of :data:`SCORES` for the windows ``x``, the prior scored once: ``{name: [B]}``.
+
+    ``log p`` is computed once and reused by typicality and complexity; the
+    likelihood ratio needs ``background`` (left out without one); the FLAC
+    lengths do not depend on the prior, so callers scoring one set of windows
+    with many priors may pass them in through :func:`complexity_from`.
+    """
+    x = _windows(x)
+    ll = loglik(prior, x)
+    out = {"loglik": ll, "typicality": -np.abs(-ll - float(entropy))}
+    if background is not None:
+        out["llr"] = ll - loglik(background, x)
+    out["complexity"] = complexity_from(ll, flac_bits(x, sample_rate), x.shape[1])
+    return out
+
+
+def complexity_from(ll: np.ndarray, bits: np.ndarray, length: int) -> np.ndarray:
+    """:func:`complexity` from a prior's ``log p / T`` (nats per sample) and the windows' FLAC bits."""
+    return (np.asarray(ll, dtype=float) + math.log(2.0 / 2**QUANT_BITS)) / math.log(2.0) + np.asarray(bits) / length
