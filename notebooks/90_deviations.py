@@ -125,6 +125,7 @@ glue("sep_items", P.sep_items, display=False)
 glue("n_train_seeds", len(P.train_seeds), display=False)
 glue("deviation_ids", ", ".join(d["id"] for d in scorecard.rules()["deviations"]), display=False)
 glue("budget_factor", P.budget_factor, display=False)
+glue("f_max", data.F_MAX, display=False)
 
 # %% [markdown]
 # ## Limitations
@@ -141,7 +142,7 @@ glue("budget_factor", P.budget_factor, display=False)
 #   {glue:text}`budget_factor` times the steps; nothing has been repeated at
 #   the authors' budget.
 # - **Data.** The book's toy data follow the paper's text (16 kHz, up to
-#   4186 Hz), not the authors' runs (14.7 kHz, up to about 1.1 kHz). Near a
+#   {glue:text}`f_max:.0f` Hz), not the authors' runs (14.7 kHz, up to about 1.1 kHz). Near a
 #   quarter of the sample rate a sine and a triangle wave give nearly the same
 #   samples, so the two data sets need not give the same discrimination;
 #   chapter {ref}`sec-variants` trains and tests flows on the authors'
