@@ -125,3 +125,18 @@ def test_f0_proposals_split_peaks_and_add_integer_ratios():
     assert len(harmonic.f0_proposals([300.0, 300.0001], FS, 2048, splits=())) == 1  # duplicates merge
     with pytest.raises(ValueError, match="positive"):
         harmonic.f0_proposals([-1.0], FS, 2048)
+
+
+def test_the_hand_written_assignment_recognises_the_four_waveforms_by_their_harmonics():
+    """Issue 23's baseline without a learned prior: the Fourier-series templates tell the four toy
+    waveforms apart from their comb fits (fundamentals low enough that no harmonic folds)."""
+    T, f0s = 2048, [110.0, 173.0, 251.0, 331.0]
+    t = np.arange(T) / FS
+    sources = ["saw", "triangle", "sine", "square"]  # a shuffled order: source k is at f0s[k]
+    parts = np.stack([toy.waveform(s, f * t + 0.1 * k) for k, (s, f) in enumerate(zip(sources, f0s))])
+    amps = harmonic.harmonic_amplitudes(parts[3], f0s[3], FS)  # the square: odd harmonics 1/h
+    np.testing.assert_allclose(amps[[0, 2, 4]] / amps[0], [1, 1 / 3, 1 / 5], atol=0.01)
+    assert amps[1] < 0.01 * amps[0]
+    perm = harmonic.assign_by_amplitudes(parts, f0s, list(toy.SOURCES), FS)
+    # perm[k]: the group given to toy.SOURCES[k]
+    assert [sources[g] for g in perm] == list(toy.SOURCES)

@@ -50,6 +50,9 @@ __all__ = [
     "refine_f0",
     "fit_f0s_jointly",
     "f0_proposals",
+    "AMPLITUDE_TEMPLATES",
+    "harmonic_amplitudes",
+    "assign_by_amplitudes",
     "prior_cost",
     "Grouping",
     "group",
@@ -189,6 +192,43 @@ def f0_proposals(peaks, sample_rate: int, length: int, splits=(0.25, 0.5), ratio
     f = np.sort(f[(f >= 1.0) & (f < sample_rate / 2)])
     keep = np.concatenate([[True], np.diff(f) > 0.01 * bin_hz]) if len(f) else np.zeros(0, bool)
     return f[keep]
+
+
+#: Relative harmonic amplitudes ``|c_h| / |c_1|`` of the four toy waveforms (their Fourier series):
+#: the hand-written baseline's templates (issue 23), knowledge of the waveforms, not a learned prior.
+AMPLITUDE_TEMPLATES = {
+    "sine": lambda h: np.where(h == 1, 1.0, 0.0),
+    "square": lambda h: np.where(h % 2 == 1, 1.0 / h, 0.0),
+    "saw": lambda h: 1.0 / h,
+    "triangle": lambda h: np.where(h % 2 == 1, 1.0 / h**2, 0.0),
+}
+
+
+def harmonic_amplitudes(x: np.ndarray, f0: float, sample_rate: int, n_harmonics: int = 8) -> np.ndarray:
+    """The amplitude of each of the first ``n_harmonics`` harmonics of ``f0`` in ``x [T]`` (least
+    squares on cosines and sines; harmonics above the Nyquist frequency are folded, as the toy
+    waveforms alias), ``[n_harmonics]``."""
+    t = np.arange(len(x)) / sample_rate
+    fr = np.mod(np.arange(1, n_harmonics + 1) * f0, sample_rate)
+    fr = np.where(fr > sample_rate / 2, sample_rate - fr, fr)
+    ph = 2 * np.pi * np.outer(t, fr)
+    coef = np.linalg.lstsq(np.concatenate([np.cos(ph), np.sin(ph)], axis=1), x, rcond=1e-6)[0]
+    return np.hypot(coef[:n_harmonics], coef[n_harmonics:])
+
+
+def assign_by_amplitudes(parts: np.ndarray, f0s, sources, sample_rate: int, n_harmonics: int = 8) -> np.ndarray:
+    """The hand-written assignment of harmonic groups to sources (issue 23's baseline, no learned
+    prior): each group's harmonic amplitudes, normalised, against each source's Fourier-series
+    template (:data:`AMPLITUDE_TEMPLATES`, cosine similarity), and the permutation with the highest
+    total. Returns ``perm`` with ``perm[k]`` the group given to source ``k``."""
+    h = np.arange(1, n_harmonics + 1)
+    amps = np.stack([harmonic_amplitudes(p, f, sample_rate, n_harmonics) for p, f in zip(parts, f0s)])
+    amps /= np.linalg.norm(amps, axis=1, keepdims=True) + 1e-12
+    temps = np.stack([AMPLITUDE_TEMPLATES[s](h) for s in sources])
+    temps /= np.linalg.norm(temps, axis=1, keepdims=True)
+    sim = amps @ temps.T  # [group, source]
+    perms = np.array(list(itertools.permutations(range(len(sources)))))
+    return perms[int(np.argmax(sim[perms, np.arange(len(sources))].sum(axis=1)))]
 
 
 @torch.no_grad()
