@@ -24,7 +24,7 @@ sub-packages' public names.
 """
 
 from sepnb import analysis, book, core, data, priors, runs, separation
-from sepnb.api import RunNotFound, load_prior, load_run, prior_config, train_prior
+from sepnb.api import RunNotFound, load_prior, load_run, prior_config, separate_toy_mixes, train_prior
 from sepnb.core.profiles import get as get_profile
 from sepnb.priors import Denoiser, FloWaveNet, WaveNet
 from sepnb.separation import (
@@ -55,6 +55,7 @@ __all__ = [
     "Denoiser",
     "ConvTasNetSeparator",
     # separation
+    "separate_toy_mixes",
     "separate",
     "NoiseConditionedPrior",
     "annealed_sigmas",
