@@ -127,7 +127,8 @@ def test_list_names_every_run_of_the_paper_profile(store):
     n_toy, n_tuned = 8, 8 * len(p.sigmas)
     n_variants = len(catalogue.variant_runs(p))  # chapter 05
     n_seeds = 8 * (len(p.train_seeds) - 1)  # chapter 04: the noise-free toy priors of the other training seeds
-    assert len(rows) == n_toy + n_tuned + 8 + 1 + 4 + n_variants + n_seeds and f"{len(rows)} runs" in out
+    n_basis = 4 * len(catalogue.basis_extra_sigmas(p))  # chapter 06: the flows at BASIS's other levels
+    assert len(rows) == n_toy + n_tuned + 8 + 1 + 4 + n_variants + n_seeds + n_basis and f"{len(rows)} runs" in out
     assert all(r.startswith("missing") for r in rows)
     commands = [r.split(None, 2)[2] for r in rows]
     assert "sepnb train --profile paper --family flow --source sine" in commands
