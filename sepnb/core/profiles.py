@@ -228,7 +228,7 @@ PROFILES: dict[str, Profile] = {
             n_show=4,
             clip_seconds=1.0,
             n_spectra=64,
-            expected_time="about 3 h 15 min on a 2-core CPU from an empty run store",
+            expected_time="about 3 h 25 min on a 2-core CPU from an empty run store",
             wavenet=dict(n_layers=10, n_stacks=1, channels=32, kernel_size=2),
             flow=dict(n_blocks=4, n_flows=4, n_layers=4, channels=32, kernel_size=3),
             # measured (python -m sepnb.bench): ~0.25 s (WaveNet) and ~0.4 s (flow) per step
