@@ -3,6 +3,7 @@
 * :mod:`~sepnb.separation.langevin`: :func:`separate`, SGLD and annealed Langevin dynamics (chapter 06);
 * :mod:`~sepnb.separation.constrained`: :func:`constrained_langevin`, the mix kept exact (chapter 07);
 * :mod:`~sepnb.separation.harmonic`: :func:`harmonic_start`, a start from harmonic grouping (chapter 07);
+* :mod:`~sepnb.separation.search`: :func:`search_mixes`, candidates of many starts judged by the priors (issue 23);
 * references that bound the problem, not the paper's method: :func:`oracle_mask`
   (:mod:`~sepnb.separation.oracle`) and the supervised :class:`ConvTasNetSeparator`
   (:mod:`~sepnb.separation.convtasnet`);
@@ -21,5 +22,7 @@ from sepnb.separation.metrics import *  # noqa: F403
 from sepnb.separation.metrics import __all__ as _metrics
 from sepnb.separation.oracle import *  # noqa: F403
 from sepnb.separation.oracle import __all__ as _oracle
+from sepnb.separation.search import *  # noqa: F403
+from sepnb.separation.search import __all__ as _search
 
-__all__ = [*_langevin, *_constrained, *_harmonic, *_oracle, *_convtasnet, *_metrics]
+__all__ = [*_langevin, *_constrained, *_harmonic, *_search, *_oracle, *_convtasnet, *_metrics]
