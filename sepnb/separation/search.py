@@ -227,7 +227,7 @@ class SearchResult:
     seconds: dict = field(default_factory=dict)
 
 
-def _refine(mix, denoisers, stacked, starts, alphas, sigmas, steps, step, seed):
+def _refine(mix, stacked, starts, alphas, sigmas, steps, step, seed):
     m = torch.as_tensor(mix, dtype=torch.float32)[None].expand(starts.shape[0], -1).contiguous()
     return constrained_langevin(
         m,
@@ -272,11 +272,11 @@ def search_mix(
     t0 = time.perf_counter()
     cand, f0, cost = candidates(mix, denoisers, alphas, sample_rate, cfg, seed)
     t1 = time.perf_counter()
-    brief = _refine(mix, denoisers, stacked, cand, alphas, refine_sigmas[:1], cfg.brief_steps, refine_step, seed)
+    brief = _refine(mix, stacked, cand, alphas, refine_sigmas[:1], cfg.brief_steps, refine_step, seed)
     brief_cost = criterion(denoisers, brief, cfg.criterion_sigmas, seed).numpy()
     t2 = time.perf_counter()
     top = np.argsort(brief_cost, kind="stable")[: cfg.top_m]
-    final = _refine(mix, denoisers, stacked, brief[top], alphas, refine_sigmas, refine_steps, refine_step, seed)
+    final = _refine(mix, stacked, brief[top], alphas, refine_sigmas, refine_steps, refine_step, seed)
     final_cost = criterion(denoisers, final, cfg.criterion_sigmas, seed).numpy()
     t3 = time.perf_counter()
     best = int(np.argmin(final_cost))
