@@ -91,7 +91,7 @@ P = profiles.get(profile)
 DEVICE = runs.device()
 print(f"profile {P.name!r}, seed {seed}, device {DEVICE}")
 
-# %% tags=["remove-cell"]
+# %% tags=["remove-cell", "nbval-ignore-output"]
 # chapter 06's diagnosis, for the opening paragraph (read from its results file)
 ch06 = paths.read_results("06_separation")
 r05 = json.loads(ch06.read_text())["runs"].get(f"{P.name}/seed={seed}") if ch06.exists() else None
