@@ -217,3 +217,12 @@ def test_jobs_benchmark_trains_the_same_runs_per_setting_in_scratch_stores(tmp_p
     assert not (tmp_path / "real").exists()
     out = capsys.readouterr().out
     assert "--jobs 2 (" in out and "vs --jobs 1" in out
+
+
+def test_search_is_measured_per_mix_with_both_comb_fits_side_by_side():
+    row = bench.measure_search(bench.SEARCH_CASES["search-smoke"], steps=1, warmup=0)
+    assert row["config"]["length"] == profiles.get("smoke").sep_length
+    assert math.isfinite(row["seconds_per_mix"]) and row["seconds_per_mix"] > 0
+    assert set(row["stage_seconds"]) == {"candidates", "brief", "final"}
+    assert set(row["comb_fit_seconds"]) == {"harmonic_fit", "CombFit"}
+    assert not set(bench.SEARCH_CASES) & (set(bench.CASES) | set(bench.SAMPLER_CASES))

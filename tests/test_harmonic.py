@@ -32,6 +32,35 @@ def test_a_comb_at_the_true_fundamental_reconstructs_an_aliased_square_wave():
     assert np.sum(off**2) / np.sum(x**2) > 0.3
 
 
+def test_the_fast_comb_fit_is_the_least_squares_fit_with_folded_and_coinciding_harmonics():
+    """CombFit (closed-form Gram matrix, columns from powers of one exponential) against harmonic_fit
+    (lstsq on explicit cosines and sines): the same parts and residual, where harmonics fold at the
+    Nyquist frequency (3000 Hz), coincide (200:400, 440:880:1760) or lie a quarter bin apart."""
+    x = toy.mix(toy.render(toy.toy_params([5], seed=1, split="test"), 2048))[0].double().numpy()
+    bin_hz = FS / len(x)
+    for H in (8, 32):
+        combs = harmonic.CombFit(x, FS, H, cache=True)
+        for f0s in ([310.0, 1003.0, 77.7, 3000.0], [200.0, 400.0], [440.0, 440.0 + 0.25 * bin_hz, 880.0, 1760.0]):
+            parts, res = harmonic.harmonic_fit(x, f0s, FS, H)
+            fast_parts, fast_res = combs.fit(f0s)
+            np.testing.assert_allclose(fast_parts, parts, atol=1e-9 * np.abs(x).max())
+            np.testing.assert_allclose(fast_res, res, atol=1e-9 * np.abs(x).max())
+            assert combs.residual_energy(f0s) == pytest.approx(float(res @ res), rel=1e-8)
+    # the closed-form Gram block is the brute-force A^T A of the columns
+    cols_a, cols_b = combs.comb(310.0)[1], combs.comb(3000.0)[1]
+    np.testing.assert_allclose(combs.gram(310.0, 3000.0), cols_a.T @ cols_b, atol=1e-8)
+    np.testing.assert_allclose(combs.gram(310.0, 310.0), cols_a.T @ cols_a, atol=1e-8)
+    t = np.arange(len(x)) / FS  # and the columns are the cosines and sines at the folded frequencies
+    fr = harmonic.harmonic_frequencies(3000.0, FS, 32)
+    np.testing.assert_allclose(
+        cols_b,
+        np.concatenate([np.cos(2 * np.pi * np.outer(t, fr)), np.sin(2 * np.pi * np.outer(t, fr))], axis=1),
+        atol=1e-9,
+    )
+    with pytest.raises(ValueError, match="one signal"):
+        harmonic.CombFit(np.zeros((2, 8)), FS)
+
+
 def test_refine_f0_moves_a_wrong_fundamental_to_the_true_one():
     x = toy.waveform("saw", 300.0 * np.arange(2048) / FS)
     assert abs(harmonic.refine_f0(x, [300.4], 0, 1.0, FS, max_harmonics=16)[0] - 300.0) < 0.05

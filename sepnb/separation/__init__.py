@@ -4,6 +4,8 @@
 * :mod:`~sepnb.separation.constrained`: :func:`constrained_langevin`, the mix kept exact (chapter 07);
 * :mod:`~sepnb.separation.harmonic`: :func:`harmonic_start`, a start from harmonic grouping (chapter 07);
 * :mod:`~sepnb.separation.search`: :func:`search_mixes`, candidates of many starts judged by the priors (issue 23);
+* :mod:`~sepnb.separation.tuning`: the search's knobs tuned on validation mixes by issue 23's protocol
+  (``python -m sepnb.separation.tuning``; not imported here);
 * references that bound the problem, not the paper's method: :func:`oracle_mask`
   (:mod:`~sepnb.separation.oracle`) and the supervised :class:`ConvTasNetSeparator`
   (:mod:`~sepnb.separation.convtasnet`);

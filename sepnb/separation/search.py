@@ -48,7 +48,7 @@ import torch
 
 from sepnb.core.checks import check_int
 from sepnb.separation.constrained import constrained_langevin
-from sepnb.separation.harmonic import fit_f0s_jointly, harmonic_fit, harmonic_frequencies, refine_f0, spectral_peaks
+from sepnb.separation.harmonic import CombFit, fit_f0s_jointly, refine_f0, spectral_peaks
 from sepnb.separation.langevin import prior_device
 
 __all__ = ["SearchConfig", "SearchResult", "criterion", "f0_sets", "candidates", "search_mix", "search_mixes"]
@@ -57,8 +57,9 @@ __all__ = ["SearchConfig", "SearchResult", "criterion", "f0_sets", "candidates",
 @dataclass(frozen=True)
 class SearchConfig:
     """The search's knobs. The grids of the tuned ones are fixed in ``book/scorecard.yaml``
-    (issue 23): ``n_candidates``, ``joint_fit``, ``ratios``, ``criterion_sigmas``,
-    ``brief_steps``, ``top_m``; the others are fixed there too, not tuned."""
+    (issue 23): ``n_candidates``, ``joint_fit``, ``ratios``, ``n_sets``, ``criterion_sigmas``,
+    ``brief_steps``, ``top_m`` (:data:`sepnb.separation.tuning.GRID`, in the order the protocol
+    visits them); the others are fixed there too, not tuned."""
 
     n_candidates: int = 8
     joint_fit: bool = True
@@ -108,41 +109,6 @@ def criterion(denoisers, sources: torch.Tensor, sigmas=(0.02, 0.05), seed: int =
     return out.cpu()
 
 
-class _CombResiduals:
-    """The joint comb fit's residual energy ``||x - A (A^T A)^+ A^T x||^2`` for many sets of
-    fundamentals from one pool: each comb's columns, ``A_f^T x`` and the Gram blocks ``A_f^T A_g``
-    are computed once, so a set costs one small solve instead of a least-squares fit over all
-    samples. Equal to :func:`harmonic_fit`'s residual up to rounding (tested)."""
-
-    def __init__(self, x: np.ndarray, sample_rate: int, max_harmonics: int):
-        self.x, self.sr, self.H = x, sample_rate, max_harmonics
-        self.t = np.arange(len(x)) / sample_rate
-        self.cols, self.b, self.gram = {}, {}, {}
-        self.xx = float(x @ x)
-
-    def _col(self, f: float) -> np.ndarray:
-        if f not in self.cols:
-            ph = 2 * np.pi * np.outer(self.t, harmonic_frequencies(f, self.sr, self.H))
-            self.cols[f] = np.concatenate([np.cos(ph), np.sin(ph)], axis=1)
-            self.b[f] = self.cols[f].T @ self.x
-        return self.cols[f]
-
-    def _gram(self, f: float, g: float) -> np.ndarray:
-        if (f, g) not in self.gram:
-            self.gram[(f, g)] = self._col(f).T @ self._col(g)
-            self.gram[(g, f)] = self.gram[(f, g)].T
-        return self.gram[(f, g)]
-
-    def __call__(self, f0s) -> float:
-        f0s = [float(f) for f in f0s]
-        G = np.block([[self._gram(f, g) for g in f0s] for f in f0s])
-        b = np.concatenate([self.b[f] for f in f0s])
-        w, V = np.linalg.eigh(G)
-        keep = w > max(w.max(), 1e-300) * 1e-12  # the pseudo-inverse: coinciding harmonics repeat columns
-        proj = V[:, keep].T @ b
-        return max(self.xx - float(proj @ (proj / w[keep])), 0.0)
-
-
 def f0_sets(mix: np.ndarray, K: int, sample_rate: int, cfg: SearchConfig) -> list[np.ndarray]:
     """Step 1 of the module's search: the ``cfg.n_sets`` sets of ``K`` fundamentals (Hz) with the
     least residual, from the peaks' subsets and their split and integer-ratio alternatives,
@@ -153,10 +119,10 @@ def f0_sets(mix: np.ndarray, K: int, sample_rate: int, cfg: SearchConfig) -> lis
     bin_hz = sample_rate / len(mix)
     nyq = sample_rate / 2 - 1.0
 
-    residual = _CombResiduals(mix, sample_rate, cfg.max_harmonics)
+    combs = CombFit(mix, sample_rate, cfg.max_harmonics, cache=True)  # one pool of combs: a set costs one small solve
 
     def score(sets):
-        return sorted(((residual(f), tuple(float(v) for v in f)) for f in sets), key=lambda t: t[0])
+        return sorted(((combs.residual_energy(f), tuple(float(v) for v in f)) for f in sets), key=lambda t: t[0])
 
     base = score(np.sort(peaks[list(sub)]) for sub in itertools.combinations(range(len(peaks)), K))
     pool = {f: r for r, f in base}
@@ -195,7 +161,7 @@ def candidates(mix: np.ndarray, denoisers, alphas, sample_rate: int, cfg: Search
     srcs, f0s, costs = [], [], []
     perms = np.array(list(itertools.permutations(range(K))))  # perms[p, k]: the group given to source k
     for f in f0_sets(mix, K, sample_rate, cfg):
-        parts, res = harmonic_fit(mix, list(f), sample_rate, cfg.max_harmonics)
+        parts, res = CombFit(mix, sample_rate, cfg.max_harmonics).fit(f)
         share = a[:, None] * res / np.sum(a**2)
         as_source = torch.as_tensor(parts[:, None, :] / a[None, :, None] + share[None], dtype=torch.float32)
         # cost[j, k]: group j as source k (the criterion is a sum over sources)
@@ -225,6 +191,13 @@ class SearchResult:
     finalists: np.ndarray
     final_cost: np.ndarray
     seconds: dict = field(default_factory=dict)
+
+
+def _stacked(denoisers):
+    """One batched call for the book's denoisers; any other priors with ``score(x, sigma)`` one by one."""
+    from sepnb.priors import Denoiser, StackedDenoisers
+
+    return StackedDenoisers(denoisers) if all(isinstance(d, Denoiser) for d in denoisers) else list(denoisers)
 
 
 def _refine(mix, stacked, starts, alphas, sigmas, steps, step, seed):
@@ -258,17 +231,12 @@ def search_mix(
     (``refine_sigmas``, ``refine_steps`` steps a level, step size ``refine_step``), the lowest
     :func:`criterion` kept. ``denoisers``: one per source, each ``D(x, sigma)`` with
     ``score(x, sigma)`` (``sepnb.priors.Denoiser``)."""
-    from sepnb.priors import StackedDenoisers
-
     mix = np.asarray(torch.as_tensor(mix).double().cpu(), dtype=float)
     if mix.ndim != 1 or not np.isfinite(mix).all():
         raise ValueError(f"search_mix separates one finite mix [time], got shape {mix.shape}")
     K = len(denoisers)
     alphas = np.full(K, 1.0 / K) if alphas is None else np.asarray(alphas, dtype=float)
-    from sepnb.priors import Denoiser
-
-    # one batched call for the book's denoisers; any other priors with score(x, sigma) one by one
-    stacked = StackedDenoisers(denoisers) if all(isinstance(d, Denoiser) for d in denoisers) else list(denoisers)
+    stacked = _stacked(denoisers)
     t0 = time.perf_counter()
     cand, f0, cost = candidates(mix, denoisers, alphas, sample_rate, cfg, seed)
     t1 = time.perf_counter()
