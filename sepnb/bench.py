@@ -627,6 +627,8 @@ def _print_measured(result: dict) -> None:
     print(f"  date:     {result['date']}")
     print(f"  machine:  {_machine_line(m)}")
     print(f"  settings: {result['settings']}")
+    if not result["rows"]:
+        return
     head = (
         f"{'case':<26}{'configuration':<46}{'params':>10}{'batch x window':>16}{'train samp/s':>14}"
         f"{'logp samp/s':>13}{'peak MB':>9}"
@@ -639,7 +641,7 @@ def _print_measured(result: dict) -> None:
             f"{name:<26}{_config_label(c):<46}{row['params']:>10,}{c['batch']:>7} x {c['window']:<6}"
             f"{row['train_samples_per_s']:>14,.0f}{row['logp_samples_per_s']:>13,.0f}{row['peak_mem_mb']:>9,.0f}"
         )
-    print(f"peak MB: {next(iter(result['rows'].values()))['peak_mem_kind'] if result['rows'] else ''}")
+    print(f"peak MB: {next(iter(result['rows'].values()))['peak_mem_kind']}")
 
 
 def _print_external(ext: dict) -> None:

@@ -10,7 +10,7 @@ from sepnb.core import profiles
 from sepnb.priors import Denoiser
 from sepnb.separation import search, tuning
 
-P = profiles.get("smoke").replace(n_train=8, val_items=2, sep_length=256)
+P = profiles.get("smoke").replace(n_train=8, search_val_items=2, sep_length=256)
 
 
 def _denoisers(seed=0):
@@ -109,3 +109,9 @@ def test_the_grid_is_the_scorecard_s():
     defaults = search.SearchConfig()
     for knob, values in tuning.GRID:
         assert getattr(defaults, knob) in values  # the start is on the grid
+
+
+def test_the_book_tunes_on_the_64_validation_mixes_the_rules_name():
+    book = profiles.get("book")
+    _, _, items = tuning.validation_set(book.replace(sep_length=64))
+    assert items == list(range(5000, 5064)) and book.search_test_items == 64 and book.sep_items == 32

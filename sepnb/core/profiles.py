@@ -143,6 +143,11 @@ class Profile:
     noise_sigma_max: float = 1.0
     noise_levels: int = 2
     noise_steps: int = 2
+    #: Issue 23's model-judged search: its validation mixes (training-split items from `n_train`
+    #: on, the first `val_items` of them chapter 07's) and test mixes (test items from 0 on, the
+    #: first `sep_items` of them chapter 06's), as book/scorecard.yaml fixes them.
+    search_val_items: int = 3
+    search_test_items: int = 4
     #: Music (chapters 01-02, see sepnb.data.music_source). The procedural stand-in for musdb18
     #: used when no musdb18 is given: keywords of sepnb.data.make_standin (songs in train/ and
     #: test/, seconds per song, seed). The paper's musdb18 has 100 / 50 songs of 2.5-10 min.
@@ -264,6 +269,8 @@ PROFILES: dict[str, Profile] = {
             # mix on the 2-core CPU; refine_sigma was chosen on the validation mixes (chapter 07
             # recomputes the choice and checks it)
             val_items=32,
+            search_val_items=64,
+            search_test_items=64,
             refine_sigma=0.05,
             **_SEPARATION_06,
         ),
@@ -320,6 +327,8 @@ PROFILES: dict[str, Profile] = {
             denoiser_lr=2e-4,
             denoiser_eval_every=1000,
             val_items=100,
+            search_val_items=100,
+            search_test_items=100,
             **_SEPARATION_06,
         ),
     )

@@ -8,7 +8,8 @@ their current values, and the value with the highest mean fixed-order SI-SDR
 (mean over sources, then over mixes) is kept, among the values whose mean time
 per mix is within the budget (:data:`BUDGET_S`). Ties keep the earlier value.
 The validation mixes are toy *training*-split items ``n_train ... n_train +
-val_items - 1`` (no prior saw them), at chapter 06's window and seed. The true
+search_val_items - 1`` of the profile (no prior saw them; 5000-5063 at the
+book's sizes), at chapter 06's window and seed. The true
 sources score a finished separation and never enter the method.
 
 ``python -m sepnb.separation.tuning`` runs it, resumably: the record (JSON) is
@@ -65,11 +66,11 @@ def refine_options(P) -> dict:
 
 def validation_set(P, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """``(mixes [N, T], truth [N, 4, T], items)``: the validation mixes of profile ``P``, toy training-split
-    items ``P.n_train ... P.n_train + P.val_items - 1`` at chapter 06's window and seed."""
+    items ``P.n_train ... P.n_train + P.search_val_items - 1`` at chapter 06's window and seed."""
     from sepnb import data
 
-    items = list(range(P.n_train, P.n_train + P.val_items))
-    windows = data.ToyWindows("train", window=P.sep_length, n_items=P.n_train + P.val_items, seed=seed)
+    items = list(range(P.n_train, P.n_train + P.search_val_items))
+    windows = data.ToyWindows("train", window=P.sep_length, n_items=P.n_train + P.search_val_items, seed=seed)
     truth = windows.batch(np.asarray(items))
     return data.mix(truth), truth, items
 
