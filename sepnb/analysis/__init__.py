@@ -5,11 +5,13 @@
 * :mod:`~sepnb.analysis.remedies`: scores that repair a raw likelihood (typicality, likelihood
   ratio, input complexity; issue 24);
 * :mod:`~sepnb.analysis.scorecard`: the verdicts, by the rules of ``book/scorecard.yaml``;
-* :mod:`~sepnb.analysis.control`: the device control of chapter 05 (``python -m sepnb.analysis.control``).
+* :mod:`~sepnb.analysis.control`: the device control of chapter 05 (``python -m sepnb.analysis.control``);
+* :mod:`~sepnb.analysis.failures`: which toy mixes a separation fails and why (issue 23's groups and
+  failure taxonomy).
 
 The modules are the public names here (``from sepnb.analysis import ood, scorecard, stats``).
 """
 
-from sepnb.analysis import control, ood, remedies, scorecard, stats
+from sepnb.analysis import control, failures, ood, remedies, scorecard, stats
 
-__all__ = ["control", "ood", "remedies", "scorecard", "stats"]
+__all__ = ["control", "failures", "ood", "remedies", "scorecard", "stats"]
