@@ -474,3 +474,47 @@ def test_planned_rows_are_pre_registered_not_judged():
         for rid in ids:
             p = scorecard.provenance(rid)
             assert p["order"] in ("rule first", "unknown") and p["result_commit"] is None, (rid, p)
+
+
+def test_search_rows_from_synthetic_per_mix_numbers():
+    """Issue 23's rows: the two-condition target (mean >= 15 dB and lower end >= 12 dB), per group,
+    paired against each reference, the criterion's preference on failing validation mixes, and the
+    time budget."""
+    rng = np.random.default_rng(0)
+    n = 64
+    strong = 20.0 + rng.normal(0, 2, (n, 4))
+    groups = ["close"] * 8 + ["integer ratio"] * 4 + ["rest"] * 52
+    weak = strong.copy()
+    weak[:16] = -10.0  # the close group fails, and 8 more mixes
+    val_fixed = np.full((n, 4), 20.0)
+    val_fixed[:10] = 0.0  # 10 failing validation mixes; the truth is preferred on 9 of them
+    crit = np.ones(n)
+    truth = np.full(n, 0.5)
+    truth[0] = 2.0
+
+    def result(full, seconds=20.0):
+        return {
+            "profile": "book",
+            "full_method": "search",
+            "rows": {"search": {"fixed": full.tolist()}},
+            "references": {"oracle": {"fixed": (full - 3.0).tolist()}, "better": {"fixed": (full + 1.0).tolist()}},
+            "groups": groups,
+            "seconds_per_mix": {"search": seconds},
+            "validation": {"fixed": val_fixed.tolist(), "criterion": crit.tolist(), "truth_criterion": truth.tolist()},
+        }
+
+    r = scorecard.search_rows(result(strong))
+    assert r["added_toy_separation_strong"]["denoiser"]["verdict"] == "holds"
+    by = r["added_toy_separation_strong_by_group"]
+    assert by["close"]["verdict"] == "holds" and by["integer ratio"]["verdict"] == "not tested"  # 4 < 8 mixes
+    assert r["added_beats_references"]["oracle"]["verdict"] == "holds"
+    assert r["added_beats_references"]["better"]["verdict"] == "does not hold"
+    pref = r["added_criterion_prefers_truth"]["denoiser"]
+    assert pref["failing_mixes"] == 10 and pref["interval"]["value"] == pytest.approx(0.9)
+    assert pref["verdict"] == "holds" and pref["interval"]["low"] <= 0.555  # exact interval for 9 of 10
+    w = scorecard.search_rows(result(weak))
+    assert w["added_toy_separation_strong_by_group"]["close"]["verdict"] == "does not hold"
+    assert w["added_toy_separation_strong"]["denoiser"]["verdict"] in ("inconclusive", "does not hold")
+    slow = scorecard.search_rows(result(strong, seconds=31.0))
+    assert slow["added_toy_separation_strong"]["denoiser"]["verdict"] == "not tested"
+    assert "time budget" in slow["added_toy_separation_strong"]["denoiser"]["reason"]

@@ -312,6 +312,84 @@ def beyond_rows(result: dict) -> dict:
     return out
 
 
+def _two_condition(row_id: str, iv, profile: str, min_clusters: int | None = None) -> str:
+    """A row with ``value_at_least``: holds when the value is at least it and the interval's lower end at
+    least the threshold; does not hold when the whole interval lies below ``value_at_least``."""
+    r = rule(row_id)
+    v = judge(row_id, iv.low, iv.high, iv.n_clusters, profile, min_clusters=min_clusters)
+    if v == "not tested":
+        return v
+    if iv.value >= r["value_at_least"] and iv.low >= r["threshold"]:
+        return "holds"
+    return "does not hold" if iv.high < r["value_at_least"] else "inconclusive"
+
+
+def search_rows(result: dict, budget_s: float = 30.0) -> dict:
+    """Issue 23's rows judged from the search chapter's results entry alone.
+
+    ``result``: ``profile``; ``full_method`` (the name of the method judged); ``rows`` and
+    ``references`` (``{name: {"fixed": [mixes][sources]}}``, fixed-order SI-SDR on the same test
+    mixes); ``groups`` (one label per test mix, :func:`sepnb.analysis.failures.mix_groups`);
+    ``seconds_per_mix`` (``{name: seconds}``); ``validation`` (per validation mix at the chosen
+    configuration: ``fixed`` [mixes][sources], ``criterion`` and ``truth_criterion``). A full
+    method slower than ``budget_s`` per mix is "not tested" (the rules' time budget).
+    """
+    from sepnb.analysis.stats import Interval, exact_proportion
+
+    profile, full = result["profile"], result["full_method"]
+    fixed = {n: np.asarray(v["fixed"], dtype=float) for n, v in {**result["rows"], **result["references"]}.items()}
+    over = result["seconds_per_mix"][full] > budget_s
+    slow = f"over the time budget ({result['seconds_per_mix'][full]:.1f} s per mix > {budget_s:g} s)"
+
+    def entry(iv, verdict):
+        return {
+            "interval": iv.to_json(),
+            "verdict": "not tested" if over else verdict,
+            **({"reason": slow} if over else {}),
+        }
+
+    out: dict = {}
+    iv = _mix_interval(fixed[full])
+    out["added_toy_separation_strong"] = {
+        "denoiser": entry(iv, _two_condition("added_toy_separation_strong", iv, profile))
+    }
+    groups = np.asarray(result["groups"])
+    out["added_toy_separation_strong_by_group"] = {}
+    for g in dict.fromkeys(result["groups"]):
+        iv = _mix_interval(fixed[full][groups == g])
+        out["added_toy_separation_strong_by_group"][g] = entry(
+            iv, _two_condition("added_toy_separation_strong_by_group", iv, profile)
+        )
+    out["added_beats_references"] = {}
+    for ref in result["references"]:
+        diff = fixed[full].mean(axis=1) - fixed[ref].mean(axis=1)  # paired: one resample draws both
+        iv = _mix_interval(diff[:, None])
+        v = judge("added_beats_references", iv.low, iv.high, iv.n_clusters, profile)
+        out["added_beats_references"][ref] = entry(iv, v)
+    val = result["validation"]
+    failing = np.asarray(val["fixed"], dtype=float).mean(axis=1) < 15.0
+    prefers = (np.asarray(val["truth_criterion"]) < np.asarray(val["criterion"]))[failing].astype(float)
+    if prefers.size:
+        iv = exact_proportion(_mix_interval(prefers[:, None]))
+    else:
+        iv = Interval(float("nan"), float("nan"), float("nan"), 0)
+    v = (
+        "not tested"
+        if not prefers.size
+        else judge("added_criterion_prefers_truth", iv.low, iv.high, iv.n_clusters, profile)
+    )
+    every = (np.asarray(val["truth_criterion"]) < np.asarray(val["criterion"])).astype(float)
+    out["added_criterion_prefers_truth"] = {
+        "denoiser": {
+            "interval": iv.to_json() if prefers.size else None,
+            "verdict": v,
+            "failing_mixes": int(failing.sum()),
+            "all_mixes": {"fraction": float(every.mean()), "n": int(every.size)},
+        }
+    }
+    return out
+
+
 # --------------------------------------------------------------------------- the whole scorecard
 def _boot():
     b = rules()["defaults"]["bootstrap"]
