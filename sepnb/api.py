@@ -162,18 +162,28 @@ def train_prior(
     return loop.get_prior(cfg, progress=progress)[0]
 
 
-def separate_toy_mixes(mixes, profile: str = "book", seed: int = 0, progress: bool = True) -> torch.Tensor:
-    """Separate toy mixes with the book's best method so far and its trained denoising priors.
+def separate_toy_mixes(
+    mixes, profile: str = "book", seed: int = 0, progress: bool = True, method: str | None = None
+) -> torch.Tensor:
+    """Separate toy mixes with the book's best method and its trained denoising priors.
 
     ``mixes [B, T]`` (or ``[T]``) at 16 kHz, each the mean of four toy sources
     (eq. 8); returns ``[B, 4, T]`` (or ``[4, T]``) in the order of
-    :data:`sepnb.data.SOURCES`. The method is chapter 07's with the profile's
-    tuned configuration: the harmonic start (:func:`sepnb.harmonic_start`),
-    then constrained Langevin dynamics under the four denoisers
-    (:func:`sepnb.constrained_langevin`, the mix kept exact). Never trains: a
-    missing denoiser raises :class:`RunNotFound` with the ``sepnb train``
-    command that makes it. ``sepnb separate IN.wav OUT_DIR`` is the same from
-    the command line.
+    :data:`sepnb.data.SOURCES`, adding up to the mix exactly. ``method``:
+
+    * ``"search"``: issue 23's model-judged search
+      (:func:`sepnb.separation.search_mixes`) with the profile's configuration
+      (``Profile.search``, at the book's sizes the one its validation record chose),
+      its finalists refined with chapter 07's schedule;
+    * ``"refine"``: chapter 07's method, the harmonic start
+      (:func:`sepnb.harmonic_start`) refined by constrained Langevin dynamics
+      (:func:`sepnb.constrained_langevin`) with the profile's tuned levels;
+    * ``None`` (default): the search where the profile has its configuration, else
+      chapter 07's method.
+
+    Never trains: a missing denoiser raises :class:`RunNotFound` with the ``sepnb
+    train`` command that makes it. ``sepnb separate IN.wav OUT_DIR`` is the same
+    from the command line.
 
     >>> sources = sepnb.separate_toy_mixes(mix)  # mix: [B, T]; sources: [B, 4, T]  # doctest: +SKIP
     """
@@ -182,21 +192,36 @@ def separate_toy_mixes(mixes, profile: str = "book", seed: int = 0, progress: bo
     from sepnb.core import profiles
     from sepnb.data.toy import SOURCES
     from sepnb.priors import StackedDenoisers
-    from sepnb.separation import check_mix, constrained_langevin, harmonic_start
+    from sepnb.separation import SearchConfig, check_mix, constrained_langevin, harmonic_start, search_mixes
+    from sepnb.separation.tuning import refine_options
 
     P = profiles.get(profile)
+    method = ("search" if P.search is not None else "refine") if method is None else method
+    if method not in ("search", "refine"):
+        raise ValueError(f"method must be 'search', 'refine' or None, got {method!r}")
+    if method == "search" and P.search is None:
+        raise ValueError(
+            f"profile {P.name!r} has no search configuration yet (its validation record is not complete: "
+            "python -m sepnb.separation.tuning); use method='refine'"
+        )
     m, single = check_mix(mixes)
     denoisers = [load_prior("denoiser", source, profile, seed=seed) for source in SOURCES]
-    start, _ = harmonic_start(m, denoisers, progress=progress, **P.harmonic)
-    sigmas = np.geomspace(P.refine_sigma, P.refine_floor, P.refine_levels)  # chapter 07's refinement
-    out = constrained_langevin(
-        m,
-        StackedDenoisers(denoisers),
-        sigmas=sigmas,
-        steps_per_sigma=P.refine_steps,
-        step=P.refine_step,
-        init=start,
-        seed=seed,
-        progress=progress,
-    )
+    if method == "search":
+        out, _ = search_mixes(
+            m.cpu(), denoisers, SearchConfig(**P.search), progress=progress, seed=seed, **refine_options(P)
+        )
+        out = out.to(m.device)
+    else:
+        start, _ = harmonic_start(m, denoisers, progress=progress, **P.harmonic)
+        sigmas = np.geomspace(P.refine_sigma, P.refine_floor, P.refine_levels)  # chapter 07's refinement
+        out = constrained_langevin(
+            m,
+            StackedDenoisers(denoisers),
+            sigmas=sigmas,
+            steps_per_sigma=P.refine_steps,
+            step=P.refine_step,
+            init=start,
+            seed=seed,
+            progress=progress,
+        )
     return out[0] if single else out

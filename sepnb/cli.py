@@ -205,9 +205,18 @@ def separate_main(argv) -> int:
     ap.add_argument("out", metavar="OUT_DIR", help="folder for sine.wav, square.wav, saw.wav, triangle.wav")
     ap.add_argument("--profile", default=profiles.default_name(), choices=sorted(profiles.PROFILES))
     ap.add_argument("--seed", type=int, default=0, help="the priors' training seed and the sampler's seed")
+    ap.add_argument(
+        "--method",
+        choices=("search", "refine"),
+        default=None,
+        help="issue 23's model-judged search, or chapter 07's harmonic start and refinement (default: the "
+        "search where the profile has its tuned configuration, else chapter 07's method)",
+    )
     ap.add_argument("--force", action="store_true", help="overwrite source files already in OUT_DIR")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
+    if args.method == "search" and profiles.get(args.profile).search is None:
+        ap.error(f"profile {args.profile!r} has no tuned search configuration yet; use --method refine")
     try:
         info = sf.info(args.mix)
     except (RuntimeError, OSError) as err:
@@ -229,7 +238,7 @@ def separate_main(argv) -> int:
     mix, _ = sf.read(args.mix, dtype="float32")
     try:
         sources = separate_toy_mixes(
-            torch.as_tensor(mix), profile=args.profile, seed=args.seed, progress=not args.quiet
+            torch.as_tensor(mix), profile=args.profile, seed=args.seed, progress=not args.quiet, method=args.method
         )
     except RunNotFound as err:
         print(f"sepnb separate: {err}", file=sys.stderr)

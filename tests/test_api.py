@@ -227,13 +227,18 @@ def test_sepnb_separate_writes_the_four_sources_of_a_toy_mix(run_store, tmp_path
     assert not out.exists()
     for s in toy.SOURCES:
         sepnb.train_prior("denoiser", s, "smoke", progress=False)
-    assert cli.main(["separate", str(wav), str(out), "--profile", "smoke", "--quiet"]) == 0
-    est = torch.stack([torch.as_tensor(sf.read(out / f"{s}.wav", dtype="float32")[0]) for s in toy.SOURCES])
-    assert est.shape == truth.shape
-    assert (sepnb.si_sdr(truth[None], est[None], permute=True) >= 8.0).all()
-    with pytest.raises(SystemExit):  # never overwrites without --force
-        cli.main(["separate", str(wav), str(out), "--profile", "smoke", "--quiet"])
-    assert "exist" in capsys.readouterr().err
+    for method in ("refine", "search"):  # chapter 07's method, and issue 23's search at smoke's fixed configuration
+        out = tmp_path / method
+        assert cli.main(["separate", str(wav), str(out), "--profile", "smoke", "--quiet", "--method", method]) == 0
+        est = torch.stack([torch.as_tensor(sf.read(out / f"{s}.wav", dtype="float32")[0]) for s in toy.SOURCES])
+        assert est.shape == truth.shape
+        assert (sepnb.si_sdr(truth[None], est[None], permute=True) >= 8.0).all(), method
+        with pytest.raises(SystemExit):  # never overwrites without --force
+            cli.main(["separate", str(wav), str(out), "--profile", "smoke", "--quiet"])
+        assert "exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the book has no tuned search configuration until its record is complete
+        cli.main(["separate", str(wav), str(tmp_path / "b"), "--profile", "book", "--method", "search"])
+    assert "no tuned search configuration" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -148,6 +148,10 @@ class Profile:
     #: first `sep_items` of them chapter 06's), as book/scorecard.yaml fixes them.
     search_val_items: int = 3
     search_test_items: int = 4
+    #: The search's configuration (keywords of sepnb.separation.SearchConfig) for
+    #: sepnb.separate_toy_mixes: at the book's sizes the one the validation record chose
+    #: (book/results/07_search_validation.json); None while the record is not complete.
+    search: dict | None = None
     #: Music (chapters 01-02, see sepnb.data.music_source). The procedural stand-in for musdb18
     #: used when no musdb18 is given: keywords of sepnb.data.make_standin (songs in train/ and
     #: test/, seconds per song, seed). The paper's musdb18 has 100 / 50 songs of 2.5-10 min.
@@ -212,6 +216,8 @@ PROFILES: dict[str, Profile] = {
             sep_items=3,
             sep_length=256,
             sep_steps=3,
+            # a fixed tiny configuration for the tests (not tuned)
+            search=dict(n_candidates=6, n_sets=2, n_screen=2, brief_steps=2, top_m=1, max_harmonics=16),
             sgld_steps=6,
             basis=dict(sigmas=(1.0, 0.599, 0.359, 0.215, 0.129, 0.077, 0.0464, 0.027, 0.0167, 0.01), steps=2, items=2),
             tasnet=dict(enc_num_feats=16, msk_num_feats=8, msk_num_hidden_feats=16, msk_num_layers=2, msk_num_stacks=1),
