@@ -6,6 +6,8 @@
 * :mod:`~sepnb.separation.search`: :func:`search_mixes`, candidates of many starts judged by the priors (issue 23);
 * :mod:`~sepnb.separation.tuning`: the search's knobs tuned on validation mixes by issue 23's protocol
   (``python -m sepnb.separation.tuning``; not imported here);
+* :mod:`~sepnb.separation.ablation`: issue 23's ablation, every part of the method alone on the same
+  test mixes, the references and the truth (not imported here);
 * references that bound the problem, not the paper's method: :func:`oracle_mask`
   (:mod:`~sepnb.separation.oracle`) and the supervised :class:`ConvTasNetSeparator`
   (:mod:`~sepnb.separation.convtasnet`);

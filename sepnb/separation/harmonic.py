@@ -56,6 +56,7 @@ __all__ = [
     "harmonic_amplitudes",
     "assign_by_amplitudes",
     "prior_cost",
+    "groups_as_sources",
     "Grouping",
     "group",
     "harmonic_start",
@@ -374,6 +375,16 @@ def assign_by_amplitudes(parts: np.ndarray, f0s, sources, sample_rate: int, n_ha
     return perms[int(np.argmax(sim[perms, np.arange(len(sources))].sum(axis=1)))]
 
 
+def groups_as_sources(parts: np.ndarray, residual: np.ndarray, alphas) -> torch.Tensor:
+    """``[J, K, T]`` float32: group ``j`` of a comb fit (``parts [J, T]``) scaled to be source ``k``
+    (``/ alpha_k``), plus source ``k``'s share of the part no comb explains (``residual [T]``, shared
+    as :func:`sepnb.separation.project_mix` shares it), so that any assignment of the groups to the
+    sources adds up to the mix exactly."""
+    a = np.asarray(alphas, dtype=float)
+    share = a[:, None] * residual / np.sum(a**2)
+    return torch.as_tensor(parts[:, None, :] / a[None, :, None] + share[None], dtype=torch.float32)
+
+
 @torch.no_grad()
 def prior_cost(denoisers, x: torch.Tensor, sigmas=(0.05, 0.2), seed: int = 0) -> torch.Tensor:
     """``[N, K]``: mean over ``sigmas`` of ``||D_k(x + sigma eps, sigma) - x||^2 / (T sigma^2)`` for ``x [N, T]``.
@@ -433,9 +444,7 @@ def group(
     for j in range(K):
         f0s = refine_f0(mix, f0s, j, refine_width, sample_rate, max_harmonics)
     parts, res = harmonic_fit(mix, f0s, sample_rate, max_harmonics)
-    share = a[:, None] * res / np.sum(a**2)  # the unexplained part, shared as project_mix shares it
-    # as_source[j, k]: group j scaled to be source k (plus source k's share of the residual)
-    as_source = torch.as_tensor(parts[:, None, :] / a[None, :, None] + share[None], dtype=torch.float32)
+    as_source = groups_as_sources(parts, res, a)
     cost = torch.stack([prior_cost([denoisers[k]], as_source[:, k], sigmas, seed)[:, 0] for k in range(K)], dim=1)
     perms = np.array(list(itertools.permutations(range(K))))  # perms[p, k]: the group given to source k
     totals = cost.numpy()[perms, np.arange(K)].sum(axis=1)

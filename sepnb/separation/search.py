@@ -48,7 +48,7 @@ import torch
 
 from sepnb.core.checks import check_int
 from sepnb.separation.constrained import constrained_langevin
-from sepnb.separation.harmonic import CombFit, fit_f0s_jointly, refine_f0, spectral_peaks
+from sepnb.separation.harmonic import CombFit, fit_f0s_jointly, groups_as_sources, refine_f0, spectral_peaks
 from sepnb.separation.langevin import prior_device
 
 __all__ = ["SearchConfig", "SearchResult", "criterion", "f0_sets", "candidates", "search_mix", "search_mixes"]
@@ -162,8 +162,7 @@ def candidates(mix: np.ndarray, denoisers, alphas, sample_rate: int, cfg: Search
     perms = np.array(list(itertools.permutations(range(K))))  # perms[p, k]: the group given to source k
     for f in f0_sets(mix, K, sample_rate, cfg):
         parts, res = CombFit(mix, sample_rate, cfg.max_harmonics).fit(f)
-        share = a[:, None] * res / np.sum(a**2)
-        as_source = torch.as_tensor(parts[:, None, :] / a[None, :, None] + share[None], dtype=torch.float32)
+        as_source = groups_as_sources(parts, res, a)
         # cost[j, k]: group j as source k (the criterion is a sum over sources)
         cost = torch.stack(
             [criterion([denoisers[k]], as_source[:, k : k + 1], cfg.criterion_sigmas, seed) for k in range(K)], dim=1
