@@ -292,15 +292,17 @@ def fit_f0s_jointly(
     iters = check_int(iters, "iters", 1)
     max_step = 0.25 * sample_rate / len(x) if max_step is None else float(max_step)
 
-    # cached: a central difference moves one fundamental, so the other combs' columns and Gram blocks are reused
-    combs = CombFit(x, sample_rate, max_harmonics, cache=True)
-
     def residual(g):
         return combs.residual(g)
 
+    combs = CombFit(x, sample_rate, max_harmonics, cache=True)
     r = residual(f)
     cost, lam, h = float(r @ r), 1e-3, 1e-3
     for _ in range(iters):
+        # a cache per step: a central difference moves one fundamental, so the other combs' columns and
+        # Gram blocks are reused within the step; nothing is kept across steps (memory stays bounded).
+        # A cached comb is the same array as a recomputed one, so the caching changes no number.
+        combs = CombFit(x, sample_rate, max_harmonics, cache=True)
         J = np.stack([(residual(f + h * e) - residual(f - h * e)) / (2 * h) for e in np.eye(len(f))], axis=1)
         JtJ, g = J.T @ J, J.T @ r
         improved = False
