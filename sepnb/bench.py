@@ -433,12 +433,18 @@ def measure_search(case: dict, steps: int = 2, warmup: int = 1) -> dict:
     }
 
 
-def _print_search(rows: dict) -> None:
+def _table_head(title: str, head: str) -> None:
     print()
-    print("MEASURED: issue 23's model-judged search, one mix at a time (four denoisers, chapter 07's refinement)")
-    head = f"{'case':<16}{'window':>8}{'s / mix':>9}   {'stages (s)':<44}{'4-comb fit: lstsq / closed form (ms)':>38}"
+    print(title)
     print(head)
     print("-" * len(head))
+
+
+def _print_search(rows: dict) -> None:
+    _table_head(
+        "MEASURED: issue 23's model-judged search, one mix at a time (four denoisers, chapter 07's refinement)",
+        f"{'case':<16}{'window':>8}{'s / mix':>9}   {'stages (s)':<44}{'4-comb fit: lstsq / closed form (ms)':>38}",
+    )
     for name, r in rows.items():
         st = ", ".join(f"{k} {v:.2f}" for k, v in r["stage_seconds"].items())
         f = r["comb_fit_seconds"]
@@ -449,11 +455,10 @@ def _print_search(rows: dict) -> None:
 
 
 def _print_sampler(rows: dict) -> None:
-    print()
-    print("MEASURED: one step of chapter 07's constrained sampler (four denoisers, the profile's batch of mixes)")
-    head = f"{'case':<24}{'batch of mixes':>16}{'scoring':>9}{'s / step':>10}{'mix-steps/s':>13}{'s / mix, refinement':>21}"
-    print(head)
-    print("-" * len(head))
+    _table_head(
+        "MEASURED: one step of chapter 07's constrained sampler (four denoisers, the profile's batch of mixes)",
+        f"{'case':<24}{'batch of mixes':>16}{'scoring':>9}{'s / step':>10}{'mix-steps/s':>13}{'s / mix, refinement':>21}",
+    )
     for name, r in rows.items():
         c = r["config"]
         print(

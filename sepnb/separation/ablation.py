@@ -179,30 +179,23 @@ def run(
             refs["supervised: Conv-TasNet"] = separator.eval()(ts.mixes.to(next(separator.parameters()).device)).cpu()
 
     truth_rows = {}
-    t0 = time.perf_counter()
-    truth_rows[TRUTH_RULE] = constrained_langevin(
-        ts.mixes,
-        stack,
-        sigmas=np.geomspace(P.noise_sigma_max, P.refine_floor, P.noise_levels),
-        steps_per_sigma=P.noise_steps,
-        step=P.refine_step,
-        init=ts.truth,
-        seed=seed,
-        progress=progress,
-    )
-    seconds[TRUTH_RULE] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    truth_rows[TRUTH_EASY] = constrained_langevin(
-        ts.mixes,
-        stack,
-        sigmas=_refine_sigmas(P),
-        steps_per_sigma=P.refine_steps,
-        step=P.refine_step,
-        init=ts.truth,
-        seed=seed,
-        progress=progress,
-    )
-    seconds[TRUTH_EASY] = time.perf_counter() - t0
+    schedules = {  # the rule's: the run from noise's levels and steps; the easier: the refinement's
+        TRUTH_RULE: (np.geomspace(P.noise_sigma_max, P.refine_floor, P.noise_levels), P.noise_steps),
+        TRUTH_EASY: (_refine_sigmas(P), P.refine_steps),
+    }
+    for name, (sigmas, steps) in schedules.items():
+        t0 = time.perf_counter()
+        truth_rows[name] = constrained_langevin(
+            ts.mixes,
+            stack,
+            sigmas=sigmas,
+            steps_per_sigma=steps,
+            step=P.refine_step,
+            init=ts.truth,
+            seed=seed,
+            progress=progress,
+        )
+        seconds[name] = time.perf_counter() - t0
 
     def scores(e):
         return {
