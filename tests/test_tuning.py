@@ -115,3 +115,34 @@ def test_the_book_tunes_on_the_64_validation_mixes_the_rules_name():
     book = profiles.get("book")
     _, _, items = tuning.validation_set(book.replace(sep_length=64))
     assert items == list(range(5000, 5064)) and book.search_test_items == 64 and book.sep_items == 32
+
+
+def test_the_chapter_reads_the_record_only_where_it_was_made_with_these_denoisers(tmp_path, monkeypatch):
+    """validation_entry: the record's numbers at the chosen configuration where its denoisers are these;
+    computed afresh (never written) where they are not, or where there is no record."""
+    monkeypatch.setattr(tuning, "GRID", (("top_m", (1, 3)),))
+    calls = []
+    monkeypatch.setattr(tuning, "search_mix", _fake_search(calls, None))
+    monkeypatch.setattr(tuning, "truth_criterion", lambda *a, **k: 0.5)
+    out = tmp_path / "record.json"
+    den = _denoisers()
+    rec = tuning.tune(P, den, out, progress=False)
+    cfg = search.SearchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in rec["chosen"].items()})
+    n = len(calls)
+    got = tuning.validation_entry(P, den, cfg, out, progress=False)
+    assert got["source"] == "record" and len(calls) == n  # nothing run again
+    assert got["truth_criterion"] == [0.5, 0.5] and len(got["fixed"]) == P.search_val_items
+    before = out.read_text()
+    other = tuning.validation_entry(P, _denoisers(seed=1), cfg, out, progress=False)
+    assert other["source"] == "computed" and len(calls) == n + P.search_val_items
+    assert out.read_text() == before  # the record is only read
+    assert tuning.validation_entry(P, den, cfg, None, progress=False)["source"] == "computed"
+
+
+def test_the_book_profile_holds_the_validation_record_s_choice():
+    """Profile.search at the book's sizes is what the committed record chose (chapter 08 checks it too)."""
+    rec = json.loads((tuning.paths.RESULTS / "07_search_validation.json").read_text())
+    assert "chosen" in rec, "the validation record is not complete: python -m sepnb.separation.tuning --profile book"
+    chosen = search.SearchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in rec["chosen"].items()})
+    assert search.SearchConfig(**profiles.get("book").search) == chosen
+    assert all("truth_criterion" in m for m in rec["configs"][tuning.config_key(chosen)]["per_mix"].values())

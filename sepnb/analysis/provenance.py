@@ -80,6 +80,12 @@ RESULT_OF: dict[str, tuple[tuple[str, str], ...]] = {
     "added_sampler_holds_truth": (("06_separation", "annealed from truth"),),
     "added_posterior_prefers_truth": (("06_separation", '"posterior_check"'),),
     "added_posterior_keeps_truth": (("06_separation", "last level from truth"),),
+    # issue 23: the search chapter's test rows, and the criterion's test on the validation record
+    **{
+        r: (("08_search", '"rows"'),)
+        for r in ("added_toy_separation_strong", "added_toy_separation_strong_by_group", "added_beats_references")
+    },
+    "added_criterion_prefers_truth": (("07_search_validation", '"truth_criterion"'),),
 }
 
 #: What :func:`row_provenance` can say.

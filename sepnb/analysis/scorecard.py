@@ -803,6 +803,8 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
             ]
         )
     r04, r05, r06, r07 = (load("04_ood"), load("06_separation"), load("07_priors_that_separate"), load("05_variants"))
+    r08 = load("08_search")
+    search = search_rows(r08) if r08 is not None and "rows" in r08 and "validation" in r08 else None
     variants = {e["id"]: e for e in variant_rows(r07, profile)} if r07 and "authors_noise" in r07 else {}
     # where a variant moves (or keeps) a claim's verdict, the claim's row says so
     notes = {e["note_for"]["row"]: e["note_for"]["text"] for e in variants.values() if e.get("note_for")}
@@ -859,6 +861,25 @@ def compute(results_dir=None, profile: str = "book", seed: int = 0) -> list[dict
                     )
                 )
             continue
+        if rid in _SEARCH_ROWS:
+            if search is None:
+                out.append(_not_tested(row, f"no search results for {key} (chapter 08)"))
+                continue
+            from sepnb.analysis.stats import Interval
+
+            for part, v in search[rid].items():
+                iv = Interval(**v["interval"]) if v.get("interval") else None
+                out.append(
+                    _entry(
+                        row,
+                        "denoiser",
+                        iv,
+                        v["verdict"],
+                        reason=v.get("reason", ""),
+                        config=None if part == "denoiser" else part,
+                    )
+                )
+            continue
         if rid in variants:
             out.append(variants[rid])
             continue
@@ -906,12 +927,23 @@ _VARIANT_ROWS = (
 )
 
 
+#: Issue 23's rows, judged from chapter 08's results (:func:`search_rows`).
+_SEARCH_ROWS = (
+    "added_toy_separation_strong",
+    "added_toy_separation_strong_by_group",
+    "added_beats_references",
+    "added_criterion_prefers_truth",
+)
+
+
 def _with_chapters(entries: list[dict]) -> list[dict]:
     """Each entry with the chapter that holds its evidence."""
     separation = _SEPARATION_ROWS
     for e in entries:
         e["chapter"] = (
-            "07_priors_that_separate"
+            "08_search"
+            if e["id"] in _SEARCH_ROWS
+            else "07_priors_that_separate"
             if e["id"] in separation and e.get("family") == "denoiser"
             else "06_separation"
             if e["id"] in separation

@@ -277,6 +277,17 @@ PROFILES: dict[str, Profile] = {
             val_items=32,
             search_val_items=64,
             search_test_items=64,
+            # issue 23's search: the validation record's choice (book/results/07_search_validation.json,
+            # the protocol of book/scorecard.yaml; tests/test_tuning.py and chapter 08 check the two agree)
+            search=dict(
+                n_candidates=8,
+                joint_fit=True,
+                ratios=(0.5, 2.0),
+                n_sets=3,
+                criterion_sigmas=(0.05, 0.1),
+                brief_steps=20,
+                top_m=3,
+            ),
             refine_sigma=0.05,
             **_SEPARATION_06,
         ),

@@ -35,7 +35,17 @@ from sepnb.core import atomic, paths, profiles
 from sepnb.separation.metrics import si_sdr
 from sepnb.separation.search import SearchConfig, criterion, search_mix
 
-__all__ = ["GRID", "BUDGET_S", "refine_options", "validation_set", "weights_sha", "evaluate", "tune", "main"]
+__all__ = [
+    "GRID",
+    "BUDGET_S",
+    "refine_options",
+    "validation_set",
+    "weights_sha",
+    "evaluate",
+    "tune",
+    "validation_entry",
+    "main",
+]
 
 #: The knobs the protocol tunes and their grids, in the order it visits them (book/scorecard.yaml).
 GRID = (
@@ -214,6 +224,58 @@ def tune(P, denoisers, out: Path, seed: int = 0, progress: bool = True, budget_s
     bar.close()
     save()
     return record
+
+
+def validation_entry(P, denoisers, cfg: SearchConfig, record_path: Path | None, seed: int = 0, progress: bool = True):
+    """Per validation mix at configuration ``cfg``: ``{"fixed" [N][K], "perm", "criterion" [N],
+    "truth_criterion" [N], "seconds" [N], "source"}``, what :func:`sepnb.analysis.scorecard.search_rows`
+    reads for ``added_criterion_prefers_truth``.
+
+    Read from the record at ``record_path`` where it was made at this profile, with these denoisers
+    (the same weights), at ``cfg`` and with the truth's criterion present (``source: "record"``);
+    otherwise computed here on the profile's validation mixes (``source: "computed"``: another
+    machine's training gives other weights; the smoke profile has no record). The record is only read.
+    """
+    from sepnb.core.progress import bar as progress_bar
+
+    mixes, truth, items = validation_set(P, seed)
+    refine = refine_options(P)
+    rec = json.loads(record_path.read_text()) if record_path is not None and record_path.exists() else None
+    entry = None
+    if (
+        rec is not None
+        and rec.get("profile") == P.name
+        and rec.get("items") == items
+        and rec.get("denoisers") == [weights_sha(d) for d in denoisers]
+        and rec.get("refine") == json.loads(json.dumps(refine))
+    ):
+        entry = rec["configs"].get(config_key(cfg))
+        if entry is not None and not all(
+            "truth_criterion" in entry["per_mix"].get(str(i), {}) for i in range(len(items))
+        ):
+            entry = None
+    source = "record" if entry is not None else "computed"
+    if entry is None:
+        scratch = {"configs": {}}
+        bar = progress_bar(
+            total=len(items), desc="validation at the chosen configuration", unit="mix", disable=not progress
+        )
+        entry = evaluate(cfg, mixes, truth, denoisers, scratch, lambda: None, refine, seed=seed, bar=bar)
+        bar.close()
+        for i in range(len(items)):
+            entry["per_mix"][str(i)]["truth_criterion"] = truth_criterion(
+                mixes[i], truth[i], denoisers, cfg, refine, seed
+            )
+    rows = [entry["per_mix"][str(i)] for i in range(len(items))]
+    return {
+        "source": source,
+        "items": items,
+        "fixed": [r["fixed"] for r in rows],
+        "perm": [r["perm"] for r in rows],
+        "criterion": [r["criterion"] for r in rows],
+        "truth_criterion": [r["truth_criterion"] for r in rows],
+        "seconds": [r["seconds"]["total"] for r in rows],
+    }
 
 
 def main(argv=None) -> int:
