@@ -278,7 +278,7 @@ PROFILES: dict[str, Profile] = {
             search_val_items=64,
             search_test_items=64,
             # issue 23's search: the validation record's choice (book/results/07_search_validation.json,
-            # the protocol of book/scorecard.yaml; tests/test_tuning.py and chapter 08 check the two agree)
+            # the protocol of book/scorecard.yaml; tests/test_tuning.py checks the two agree)
             search=dict(
                 n_candidates=8,
                 joint_fit=True,
