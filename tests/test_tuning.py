@@ -39,8 +39,8 @@ def _fake_search(calls, score):
     return fake
 
 
-def test_the_protocol_keeps_the_best_mean_within_the_budget_and_resumes(tmp_path, monkeypatch):
-    grid = (("top_m", (1, 3)), ("brief_steps", (20, 40)))
+def _tuned(tmp_path, monkeypatch, grid):
+    """The protocol over ``grid`` with the stand-in search: ``(record, its path, denoisers, calls)``."""
     monkeypatch.setattr(tuning, "GRID", grid)
     calls = []
     monkeypatch.setattr(tuning, "search_mix", _fake_search(calls, None))
@@ -48,7 +48,11 @@ def test_the_protocol_keeps_the_best_mean_within_the_budget_and_resumes(tmp_path
     monkeypatch.setattr(tuning, "truth_criterion", lambda *a, **k: 0.5)
     out = tmp_path / "record.json"
     den = _denoisers()
-    rec = tuning.tune(P, den, out, progress=False)
+    return tuning.tune(P, den, out, progress=False), out, den, calls
+
+
+def test_the_protocol_keeps_the_best_mean_within_the_budget_and_resumes(tmp_path, monkeypatch):
+    rec, out, den, calls = _tuned(tmp_path, monkeypatch, (("top_m", (1, 3)), ("brief_steps", (20, 40))))
     assert rec["chosen"]["top_m"] == 1 and rec["chosen"]["brief_steps"] == 20
     # 3 distinct configurations (the second knob's first value is the first knob's choice), 2 mixes each
     assert len(rec["configs"]) == 3 and len(calls) == 6
@@ -120,13 +124,7 @@ def test_the_book_tunes_on_the_64_validation_mixes_the_rules_name():
 def test_the_chapter_reads_the_record_only_where_it_was_made_with_these_denoisers(tmp_path, monkeypatch):
     """validation_entry: the record's numbers at the chosen configuration where its denoisers are these;
     computed afresh (never written) where they are not, or where there is no record."""
-    monkeypatch.setattr(tuning, "GRID", (("top_m", (1, 3)),))
-    calls = []
-    monkeypatch.setattr(tuning, "search_mix", _fake_search(calls, None))
-    monkeypatch.setattr(tuning, "truth_criterion", lambda *a, **k: 0.5)
-    out = tmp_path / "record.json"
-    den = _denoisers()
-    rec = tuning.tune(P, den, out, progress=False)
+    rec, out, den, calls = _tuned(tmp_path, monkeypatch, (("top_m", (1, 3)),))
     cfg = search.SearchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in rec["chosen"].items()})
     n = len(calls)
     got = tuning.validation_entry(P, den, cfg, out, progress=False)
