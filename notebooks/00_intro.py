@@ -198,6 +198,11 @@ _ = paths.update_results("scorecard", f"{P.name}/seed=0", {"profile": P.name, "r
 #    priors, trained on single sources only, a sampler that keeps the mix
 #    exact, and a harmonic start chosen by the priors; what separates the toy
 #    mixes, what does not, and why.
+# 8. {ref}`sec-search`, beyond the paper: a search among candidate
+#    separations (sets of fundamentals, their assignments to the sources)
+#    that the priors judge, tuned on validation mixes only, with every part
+#    of it alone beside it on the same 64 test mixes, the references, and
+#    where and why it still fails.
 #
 # Each chapter is a Jupyter notebook, executed top to bottom at the *book*
 # profile (sizes that fit a 2-core CPU) before this site was built. Figures are
