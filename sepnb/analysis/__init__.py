@@ -8,10 +8,12 @@
 * :mod:`~sepnb.analysis.control`: the device control of chapter 05 (``python -m sepnb.analysis.control``);
 * :mod:`~sepnb.analysis.failures`: which toy mixes a separation fails and why (issue 23's groups and
   failure taxonomy).
+* :mod:`~sepnb.analysis.provenance`: whether a scorecard rule or the result it judges came first,
+  read from git (the opening page and chapter 08 show it).
 
 The modules are the public names here (``from sepnb.analysis import ood, scorecard, stats``).
 """
 
-from sepnb.analysis import control, failures, ood, remedies, scorecard, stats
+from sepnb.analysis import control, failures, ood, provenance, remedies, scorecard, stats
 
-__all__ = ["control", "failures", "ood", "remedies", "scorecard", "stats"]
+__all__ = ["control", "failures", "ood", "provenance", "remedies", "scorecard", "stats"]

@@ -10,6 +10,7 @@
 A new experiment's runs are a function in the catalogue (and a line in ``profile_runs``).
 """
 
+from sepnb.runs import store  # the module too (store.load never trains; chapter 08 reads it)
 from sepnb.runs.catalogue import *  # noqa: F403
 from sepnb.runs.catalogue import __all__ as _catalogue
 from sepnb.runs.config import *  # noqa: F403
@@ -21,4 +22,4 @@ from sepnb.runs.loop import __all__ as _loop
 from sepnb.runs.store import *  # noqa: F403
 from sepnb.runs.store import __all__ as _store
 
-__all__ = [*_config, *_devices, *_store, *_loop, *_catalogue]
+__all__ = [*_config, *_devices, *_store, *_loop, *_catalogue, "store"]

@@ -5,9 +5,9 @@
 * :mod:`~sepnb.separation.harmonic`: :func:`harmonic_start`, a start from harmonic grouping (chapter 07);
 * :mod:`~sepnb.separation.search`: :func:`search_mixes`, candidates of many starts judged by the priors (issue 23);
 * :mod:`~sepnb.separation.tuning`: the search's knobs tuned on validation mixes by issue 23's protocol
-  (``python -m sepnb.separation.tuning``; not imported here);
+  (``python -m sepnb.separation.tuning``; a public module of this layer, chapter 08 reads it);
 * :mod:`~sepnb.separation.ablation`: issue 23's ablation, every part of the method alone on the same
-  test mixes, the references and the truth (not imported here);
+  test mixes, the references and the truth (a public module of this layer);
 * references that bound the problem, not the paper's method: :func:`oracle_mask`
   (:mod:`~sepnb.separation.oracle`) and the supervised :class:`ConvTasNetSeparator`
   (:mod:`~sepnb.separation.convtasnet`);
@@ -29,4 +29,16 @@ from sepnb.separation.oracle import __all__ as _oracle
 from sepnb.separation.search import *  # noqa: F403
 from sepnb.separation.search import __all__ as _search
 
-__all__ = [*_langevin, *_constrained, *_harmonic, *_search, *_oracle, *_convtasnet, *_metrics]
+#: Modules of this layer loaded on first use, not at import: ``python -m sepnb.separation.tuning``
+#: would otherwise find its module imported before it runs (runpy's warning).
+_LAZY = ("ablation", "tuning")
+
+__all__ = [*_langevin, *_constrained, *_harmonic, *_search, *_oracle, *_convtasnet, *_metrics, *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
