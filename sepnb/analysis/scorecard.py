@@ -324,7 +324,12 @@ def _two_condition(row_id: str, iv, profile: str, min_clusters: int | None = Non
     return "does not hold" if iv.high < r["value_at_least"] else "inconclusive"
 
 
-def search_rows(result: dict, budget_s: float = 30.0) -> dict:
+#: Issue 23's time budget for the whole search, seconds per mix on the 2-core CPU (book/scorecard.yaml,
+#: "Cost"); :data:`sepnb.separation.tuning.BUDGET_S` is this number.
+SEARCH_BUDGET_S = 30.0
+
+
+def search_rows(result: dict, budget_s: float = SEARCH_BUDGET_S) -> dict:
     """Issue 23's rows judged from the search chapter's results entry alone.
 
     ``result``: ``profile``; ``full_method`` (the name of the method judged); ``rows`` and

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sepnb.analysis.scorecard import SEARCH_BUDGET_S
 from sepnb.core import atomic, paths, profiles
 from sepnb.separation.metrics import si_sdr
 from sepnb.separation.search import SearchConfig, criterion, search_mix
@@ -59,7 +60,7 @@ GRID = (
 )
 
 #: Seconds per mix of the whole method on the 2-core CPU that a chosen value may not exceed.
-BUDGET_S = 30.0
+BUDGET_S = SEARCH_BUDGET_S
 
 SCHEMA = "sepnb.search-validation/1"
 
@@ -160,6 +161,15 @@ def truth_criterion(mix, truth, denoisers, cfg: SearchConfig, refine: dict, seed
     return float(criterion(denoisers, final, cfg.criterion_sigmas, seed)[0])
 
 
+def _made_with(record: dict, shas: list[str], items: list[int], refine: dict) -> bool:
+    """Whether ``record`` was made with these denoisers (weight hashes), validation items and refinement."""
+    return (record.get("denoisers"), record.get("items"), record.get("refine")) == (
+        shas,
+        items,
+        json.loads(json.dumps(refine)),  # as the record stores it (tuples become lists)
+    )
+
+
 def tune(P, denoisers, out: Path, seed: int = 0, progress: bool = True, budget_s: float = BUDGET_S) -> dict:
     """The protocol of the module on profile ``P``'s validation mixes; returns the record (also at ``out``)."""
     from sepnb.core.progress import bar as progress_bar
@@ -169,11 +179,7 @@ def tune(P, denoisers, out: Path, seed: int = 0, progress: bool = True, budget_s
     refine = refine_options(P)
     if out.exists():
         record = json.loads(out.read_text())
-        if (record.get("denoisers"), record.get("items"), record.get("refine")) != (
-            shas,
-            items,
-            json.loads(json.dumps(refine)),
-        ):
+        if not _made_with(record, shas, items, refine):
             raise SystemExit(
                 f"{out} holds a validation record made with other denoisers, mixes or refinement "
                 f"(denoisers {record.get('denoisers')}); move it away or give another --out: it is never overwritten"
@@ -245,9 +251,7 @@ def validation_entry(P, denoisers, cfg: SearchConfig, record_path: Path | None, 
     if (
         rec is not None
         and rec.get("profile") == P.name
-        and rec.get("items") == items
-        and rec.get("denoisers") == [weights_sha(d) for d in denoisers]
-        and rec.get("refine") == json.loads(json.dumps(refine))
+        and _made_with(rec, [weights_sha(d) for d in denoisers], items, refine)
     ):
         entry = rec["configs"].get(config_key(cfg))
         if entry is not None and not all(
