@@ -33,6 +33,12 @@ def test_the_ablation_runs_every_row_on_the_same_mixes_and_the_scorecard_reads_i
     for when in ("before", "after"):
         assert len(entry["taxonomy"][when]) == 3
         assert set(entry["taxonomy"][when]) <= {None, *failures.REASONS}
+        # the sub-multiple reading fails the same mixes and can only move a reason later in the order
+        # (candidates to choice or refinement, choice to refinement)
+        for rule, sub in zip(entry["taxonomy"][when], entry["taxonomy_submultiples"][when]):
+            assert (rule is None) == (sub is None), (rule, sub)
+            if rule is not None:
+                assert failures.REASONS.index(sub) >= failures.REASONS.index(rule), (rule, sub)
     entry["validation"] = {"fixed": [[0.0] * 4] * 3, "criterion": [1.0] * 3, "truth_criterion": [0.5] * 3}
     rows = scorecard.search_rows(entry)  # smoke is never judged: every verdict "not tested"
     assert rows["added_toy_separation_strong"]["denoiser"]["verdict"] == "not tested"

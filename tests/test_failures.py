@@ -39,3 +39,36 @@ def test_each_reason_in_its_order():
     assert failures.failure_reason(5.0, 6.0, [wrong, wrong], wrong, truth, BIN) == "candidates"
     assert failures.failure_reason(5.0, 6.0, [wrong, right], wrong, truth, BIN) == "choice"
     assert failures.failure_reason(5.0, 6.0, [wrong, right], right, truth, BIN) == "refinement"
+
+
+def test_sorted_reading_is_the_bottleneck_matching_and_sub_multiples_widen_it():
+    rng = np.random.default_rng(0)
+    truth = np.sort(rng.uniform(100, 1500, size=4))
+    cands = rng.uniform(100, 1500, size=(200, 4))
+    sorted_err = failures.f0_error_bins(cands, truth, BIN)
+    # brute force over every matching: the sorted order is the one with the smallest largest error
+    brute = np.stack([np.abs(cands[:, p] - truth).max(1) for p in __import__("itertools").permutations(range(4))])
+    np.testing.assert_allclose(sorted_err, brute.min(0) / BIN)
+    # allowing sub-multiples can only shrink the error, and m = 1 alone is the rule's reading
+    assert (failures.f0_error_bins(cands, truth, BIN, failures.SUB_MULTIPLES) <= sorted_err + 1e-12).all()
+
+
+def test_sub_multiple_reading_accepts_a_comb_at_half_or_a_third_one_to_one():
+    truth = [307.2, 410.0, 620.0, 900.0]
+    half = [153.6, 410.0, 620.0, 900.0 + 0.3 * BIN]  # the sine chosen at exactly half its fundamental
+    third = [307.2, 410.0, 620.0 / 3, 900.0]
+    twice = [307.2 / 2, 1300.0, 620.0, 900.0]  # 153.6 could stand for 307.2 (m 2) and 410 is left over
+    double = [614.4, 410.0, 620.0, 900.0]  # a candidate ABOVE the truth (c = 2 f) is not a comb holding f
+    got = failures.has_fundamentals([half, third, twice, double], truth, BIN, multiples=failures.SUB_MULTIPLES)
+    np.testing.assert_array_equal(got, [True, True, False, False])
+    np.testing.assert_array_equal(failures.has_fundamentals([half, third], truth, BIN), [False, False])
+    # one candidate may not stand for two true fundamentals: 200 would cover 200 (m 1) and 400 (m 2)
+    assert not failures.has_fundamentals([200.0, 1000.0, 620.0, 900.0], [200.0, 400.0, 620.0, 900.0], BIN,
+                                         multiples=failures.SUB_MULTIPLES)[0]
+    assert failures.f0_error_bins(half, truth, BIN, failures.SUB_MULTIPLES)[0] == pytest.approx(0.3)
+    # the same failure is "candidates" under the rule and "choice" under the sub-multiple reading
+    wrong = [100.0, 200.0, 300.0, 800.0]
+    assert failures.failure_reason(5.0, 6.0, [wrong, half], wrong, truth, BIN) == "candidates"
+    assert failures.failure_reason(5.0, 6.0, [wrong, half], wrong, truth, BIN, failures.SUB_MULTIPLES) == "choice"
+    with pytest.raises(ValueError, match="multiples"):
+        failures.f0_error_bins(half, truth, BIN, multiples=(0,))

@@ -132,7 +132,8 @@ def run(
     (without its ``validation`` part, which comes from the validation record): per row and
     reference the fixed-order and best-permutation SI-SDR ``[mix][source]``, seconds per mix, the
     groups and true fundamentals, each row's chosen fundamentals, the search's candidates, and
-    the failure taxonomy before (``refinement``) and after (the search). ``estimates`` maps every
+    the failure taxonomy before (``refinement``) and after (the search), by the rule and by its
+    sub-multiple reading (``taxonomy_submultiples``, added after the results). ``estimates`` maps every
     row to its sources ``[N, 4, T]``. ``separator``: chapter 06's Conv-TasNet, if the store has it.
     """
     from sepnb.data import SAMPLE_RATE, SOURCES
@@ -226,16 +227,19 @@ def run(
             for r in results
         ],
     }
-    taxonomy = {}
-    for when, name, cands in (
-        ("before", ROWS[3], [f[None] for f in chosen_f0[ROWS[3]]]),
-        ("after", ROWS[4], [r.candidate_f0 for r in results]),
-    ):
-        fixed = np.asarray(entry["rows"][name]["fixed"]).mean(axis=1)
-        perm = np.asarray(entry["rows"][name]["perm"]).mean(axis=1)
-        taxonomy[when] = [
-            failures.failure_reason(fixed[i], perm[i], cands[i], chosen_f0[name][i], ts.freq[i], bin_hz)
-            for i in range(N)
-        ]
-    entry["taxonomy"] = taxonomy
+    # the rule's taxonomy, and beside it the sub-multiple reading (added to the rules after the results)
+    for key, multiples in (("taxonomy", (1,)), ("taxonomy_submultiples", failures.SUB_MULTIPLES)):
+        taxonomy = {}
+        for when, name, cands in (
+            ("before", ROWS[3], [f[None] for f in chosen_f0[ROWS[3]]]),
+            ("after", ROWS[4], [r.candidate_f0 for r in results]),
+        ):
+            fixed = np.asarray(entry["rows"][name]["fixed"]).mean(axis=1)
+            perm = np.asarray(entry["rows"][name]["perm"]).mean(axis=1)
+            taxonomy[when] = [
+                failures.failure_reason(fixed[i], perm[i], cands[i], chosen_f0[name][i], ts.freq[i], bin_hz,
+                                        multiples=multiples)
+                for i in range(N)
+            ]
+        entry[key] = taxonomy
     return entry, {**est, **refs, **truth_rows}
