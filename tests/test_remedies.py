@@ -120,3 +120,114 @@ def test_all_scores_scores_the_prior_once_and_agrees_with_each_score():
     np.testing.assert_allclose(got["llr"], remedies.likelihood_ratio(p, q, x))
     np.testing.assert_allclose(got["complexity"], remedies.complexity(p, x))
     assert "llr" not in remedies.all_scores(p, x, H)
+
+
+def _cross(values, names=("a", "b")):
+    from sepnb.analysis.ood import CrossLikelihood
+
+    return CrossLikelihood(np.asarray(values, dtype=float), list(names), list(names))
+
+
+def test_cross_scores_are_each_score_of_the_same_windows_and_feed_chapter_04s_aucs():
+    rng = np.random.default_rng(0)
+    T, n = 64, 20
+    ll = _cross(rng.normal(size=(2, 2, n)))
+    bg = _cross(rng.normal(size=(2, 2, n)))
+    bits = {"a": rng.integers(100, 2000, n), "b": rng.integers(100, 2000, n)}
+    got = remedies.cross_scores(ll, bits, T, {"a": 0.3, "b": -0.2}, background=bg)
+    assert list(got) == list(remedies.SCORES)
+    np.testing.assert_allclose(got["typicality"].values[1, 0], -np.abs(-ll.values[1, 0] + 0.2))
+    np.testing.assert_allclose(got["llr"].values, ll.values - bg.values)
+    np.testing.assert_allclose(got["complexity"].values[0, 1], remedies.complexity_from(ll.values[0, 1], bits["b"], T))
+    assert got["llr"].aucs().shape == (2,)
+    assert "llr" not in remedies.cross_scores(ll, bits, T, {"a": 0.3, "b": -0.2})
+    with pytest.raises(ValueError, match="background"):
+        remedies.cross_scores(ll, bits, T, {"a": 0, "b": 0}, background=_cross(bg.values, ("b", "a")))
+
+
+def test_a_score_that_separates_the_classes_has_auc_one_at_every_level_and_its_minimum_is_the_worst():
+    n = 30
+    own, other = np.full(n, 1.0), np.full(n, -1.0)
+    perfect = _cross([[own, other], [other, own]])
+    coin = _cross(np.random.default_rng(1).normal(size=(2, 2, n)))
+    iv, means = remedies.min_auc_over_levels([perfect, coin, perfect])
+    assert means[0] == means[2] == 1.0
+    assert iv.value == pytest.approx(coin.aucs().mean()) and iv.low <= iv.value <= iv.high
+    with pytest.raises(ValueError, match="same test items"):
+        remedies.min_auc_over_levels([perfect, _cross(np.zeros((2, 2, n + 1)))])
+
+
+def test_operating_point_accepts_95_percent_of_the_reference_and_probes_below_it_are_rejected():
+    rng = np.random.default_rng(2)
+    ref = rng.normal(size=(4, 1000))
+    t = remedies.operating_points(ref)
+    assert np.allclose((ref >= t[:, None]).mean(1), 0.95, atol=0.002)
+    far_below = np.full((4, 32), -10.0)
+    iv = remedies.accepted_fraction(far_below, t)
+    assert iv.value == 0 and iv.low == 0 and 0.05 < iv.high < 0.15  # exact: 0 of 32 reaches 0.109
+    half = np.where(np.arange(32) % 2 == 0, 10.0, -10.0)[None].repeat(4, 0)
+    assert remedies.accepted_fraction(half, t).value == pytest.approx(0.5)
+    nan = np.full((4, 8), np.nan)  # a score that could not be computed accepts nothing
+    assert remedies.accepted_fraction(nan, t).value == 0
+
+
+def test_best_remedy_is_the_highest_minimum_ties_to_the_earlier_score():
+    assert remedies.best_remedy({"typicality": 0.7, "llr": 0.9, "complexity": 0.8}) == "llr"
+    assert remedies.best_remedy({"typicality": 0.9, "llr": 0.9, "complexity": 0.9}) == "typicality"
+    with pytest.raises(ValueError, match="complexity"):
+        remedies.best_remedy({"typicality": 0.9, "llr": 0.9})
+
+
+def test_the_likelihood_ratio_as_a_prior_has_the_closed_form_gradient():
+    p, q = Gaussian(0.3), Gaussian(1.0)
+    x = torch.linspace(-0.9, 0.9, 16, dtype=torch.float64)[None].requires_grad_(True)
+    lr = remedies.LikelihoodRatio(p, q)
+    (g,) = torch.autograd.grad(lr.log_prob(x, sigma=None).sum(), x)
+    np.testing.assert_allclose(g.numpy(), (-x / 0.3**2 + x / 1.0).detach().numpy(), rtol=1e-10)
+    assert lr.modules() == []
+
+
+def test_training_windows_are_training_items_the_priors_never_saw():
+    a = remedies.training_windows("smoke", remedies.REFERENCE_ITEMS[:3])
+    b = remedies.training_windows("smoke", remedies.REFERENCE_ITEMS[:3])
+    assert a.shape[:2] == (3, 4) and torch.equal(a, b)
+    assert not torch.equal(a, remedies.training_windows("smoke", remedies.VALIDATION_ITEMS[:3]))
+    with pytest.raises(ValueError, match="training-split items >= 5000"):
+        remedies.training_windows("smoke", range(10))
+
+
+def test_the_study_of_one_family_end_to_end_at_toy_sizes(tmp_path, monkeypatch):
+    """Priors and their backgrounds trained through a fresh store at two levels, every score on every
+    window set, the entry the scorecard judges, chapter 04's numbers reused only where they are these."""
+    from sepnb.analysis import ood, scorecard
+    from sepnb.core import profiles
+
+    monkeypatch.setenv("SEPNB_RUNS", str(tmp_path / "runs"))
+    P = profiles.get("smoke").replace(sigmas=(0.359,))
+    outside = {"speech stand-in": torch.sin(torch.linspace(0, 300, P.ood_length))[None].repeat(3, 1)}
+    e = remedies.study(P, "flow", outside=outside, progress=False)
+    assert e["levels"] == [0.0, 0.359] and e["best_remedy"] in remedies.REMEDIES
+    assert e["chapter04_reuse"] == {"reused": 0, "recomputed": 3}
+    for key in ("noisefree_auc", "conditioned_min_auc", "probes_accepted_max", "outside_accepted"):
+        assert set(e[key]) == set(remedies.SCORES), key
+        for iv in e[key].values():
+            assert iv["low"] <= iv["value"] <= iv["high"], (key, iv)
+    assert all(len(v) == 2 for v in e["probes_accepted"].values())
+    # chapter 04's numbers of the same priors on the same windows are reused; another store's are not
+    trained = {s: m for (f, s), (m, _) in runs_toy_priors(P).items()}
+    fig3 = ood.fig3_windows(P)
+    c3 = ood.cross_likelihood(trained, {s: fig3[:, j] for j, s in enumerate(trained)})
+    grid = np.zeros((2, 2, 4, 4, P.ood_items))
+    grid[0, 0] = c3.values[..., : P.ood_items]
+    r04 = {"figure3_per_item": {"flow": c3.values.tolist()}, "figure4_per_item": {"flow": grid.tolist()}}
+    again = remedies.study(P, "flow", r04=r04, progress=False)
+    assert again["chapter04_reuse"] == {"reused": 2, "recomputed": 1}  # level 0.359's grid cell is zeros here
+    assert again["noisefree_auc"] == e["noisefree_auc"] and again["outside_accepted"] is None
+    rows = scorecard.remedy_rows({"profile": "smoke", "families": {"flow": e}})
+    assert rows["remedy_speech_rejected"]["flow"][e["best_remedy"]]["verdict"] == "not tested"  # smoke
+
+
+def runs_toy_priors(P):
+    from sepnb.runs import catalogue
+
+    return catalogue.toy_priors(P, families=("flow",), progress=False)

@@ -552,3 +552,35 @@ def test_compute_judges_the_search_rows_from_chapter_08s_results(tmp_path):
         assert e["chapter"] == "08_search"
     none = [e for e in scorecard.compute(results_dir=tmp_path, profile="book", seed=1) if e["id"] in want]
     assert none and all(e["verdict"] == "not tested" and "chapter 08" in e["reason"] for e in none)
+
+
+def test_remedy_rows_judge_each_family_and_score_from_the_studys_entry():
+    def iv(value, low, high, n=128):
+        return {"value": value, "low": low, "high": high, "n_clusters": n}
+
+    fam = {
+        "noisefree_auc": {"typicality": iv(0.97, 0.96, 0.98), "llr": iv(0.9, 0.85, 0.97), "loglik": iv(0.5, 0.4, 0.6)},
+        "conditioned_min_auc": {"llr": iv(0.95, 0.92, 0.97), "complexity": iv(0.7, 0.6, 0.8, n=32)},
+        "probes_accepted_max": {"llr": iv(0.0, 0.0, 0.04, n=35), "typicality": iv(0.5, 0.3, 0.7, n=35)},
+        "best_remedy": "llr",
+        "outside_accepted": {"llr": iv(0.02, 0.0, 0.04), "typicality": iv(0.9, 0.8, 1.0)},
+    }
+    missing = {**fam, "outside_accepted": None, "outside_missing": ["espeak-ng"]}
+    got = scorecard.remedy_rows({"profile": "book", "families": {"flow": fam, "wavenet": missing}})
+    nf = got["remedy_noisefree_discriminates"]["flow"]
+    assert (nf["typicality"]["verdict"], nf["llr"]["verdict"], nf["loglik"]["verdict"]) == (
+        "holds",
+        "inconclusive",
+        "does not hold",
+    )
+    cond = got["remedy_conditioned_discriminates"]["flow"]
+    assert cond["llr"]["verdict"] == "holds" and cond["complexity"]["verdict"] == "does not hold"
+    probes = got["remedy_probes_rejected"]["flow"]  # below 0.05 accepted: the claim's side is below
+    assert probes["llr"]["verdict"] == "holds" and probes["typicality"]["verdict"] == "does not hold"
+    assert got["remedy_speech_rejected"]["flow"] == {
+        "llr": {"interval": iv(0.02, 0.0, 0.04), "verdict": "holds"}
+    }  # the best remedy alone is judged
+    speech = got["remedy_speech_rejected"]["wavenet"]["llr"]
+    assert speech["verdict"] == "not tested" and "espeak-ng missing" in speech["reason"]
+    smoke = scorecard.remedy_rows({"profile": "smoke", "families": {"flow": fam}})
+    assert smoke["remedy_noisefree_discriminates"]["flow"]["typicality"]["verdict"] == "not tested"

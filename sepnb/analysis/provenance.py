@@ -86,6 +86,16 @@ RESULT_OF: dict[str, tuple[tuple[str, str], ...]] = {
         for r in ("added_toy_separation_strong", "added_toy_separation_strong_by_group", "added_beats_references")
     },
     "added_criterion_prefers_truth": (("07_search_validation", '"truth_criterion"'),),
+    # issue 24: the remedy study's entry holds every row it judges
+    **{
+        r: (("09_remedies", '"noisefree_auc"'),)
+        for r in (
+            "remedy_noisefree_discriminates",
+            "remedy_conditioned_discriminates",
+            "remedy_probes_rejected",
+            "remedy_speech_rejected",
+        )
+    },
 }
 
 #: What :func:`row_provenance` can say.

@@ -36,6 +36,8 @@ __all__ = [
     "combine",
     "judge",
     "deviations",
+    "REMEDY_ROWS",
+    "remedy_rows",
     "judge_with_deviations",
     "old_rule_label",
     "provenance",
@@ -396,6 +398,54 @@ def search_rows(result: dict, budget_s: float = SEARCH_BUDGET_S) -> dict:
 
 
 # --------------------------------------------------------------------------- the whole scorecard
+#: Issue 24's rows judged per family and score from the study's entry (chapter 09), with the entry's key.
+REMEDY_ROWS = {
+    "remedy_noisefree_discriminates": "noisefree_auc",
+    "remedy_conditioned_discriminates": "conditioned_min_auc",
+    "remedy_probes_rejected": "probes_accepted_max",
+}
+
+
+def remedy_rows(result: dict) -> dict:
+    """Issue 24's rows judged from the remedy study's results entry alone:
+    ``{row: {family: {score: {"interval", "verdict"}}}}`` (the rules judge these per family and score;
+    ``remedy_speech_rejected`` per family, on that family's best remedy).
+
+    ``result``: ``profile``; per family in ``families``: for each key of :data:`REMEDY_ROWS` a
+    ``{score: interval}`` (:meth:`~sepnb.analysis.stats.Interval.to_json`), ``best_remedy``, and
+    ``outside_accepted`` (``{score: interval}``, or ``None`` with ``outside_missing`` naming the absent
+    tools, when espeak-ng or sox is not installed).
+    """
+    from sepnb.analysis.stats import Interval
+
+    profile = result["profile"]
+    out: dict = {rid: {} for rid in (*REMEDY_ROWS, "remedy_speech_rejected")}
+    for family, r in result["families"].items():
+        for rid, key in REMEDY_ROWS.items():
+            out[rid][family] = {}
+            for score, ivj in r[key].items():
+                iv = Interval(**ivj)
+                out[rid][family][score] = {
+                    "interval": iv.to_json(),
+                    "verdict": judge(rid, iv.low, iv.high, iv.n_clusters, profile),
+                }
+        best = r["best_remedy"]
+        if r.get("outside_accepted") is None:
+            missing = ", ".join(r.get("outside_missing", ())) or "espeak-ng / sox"
+            out["remedy_speech_rejected"][family] = {
+                best: {"interval": None, "verdict": "not tested", "reason": f"not tested: {missing} missing"}
+            }
+        else:
+            iv = Interval(**r["outside_accepted"][best])
+            out["remedy_speech_rejected"][family] = {
+                best: {
+                    "interval": iv.to_json(),
+                    "verdict": judge("remedy_speech_rejected", iv.low, iv.high, iv.n_clusters, profile),
+                }
+            }
+    return out
+
+
 def _boot():
     b = rules()["defaults"]["bootstrap"]
     return int(b["resamples"]), int(b["seed"])

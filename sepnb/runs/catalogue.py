@@ -29,6 +29,7 @@ __all__ = [
     "denoiser_config",
     "toy_denoisers",
     "toy_priors",
+    "toy_backgrounds",
     "basis_extra_sigmas",
     "music_prior_config",
     "listed_music_config",
@@ -246,6 +247,20 @@ def toy_priors(
             cfg = prior_config(profile, family, source, seed=seed)
             if sigma:
                 cfg = finetune_config(cfg, sigma, profile, noise_mode=noise_mode)
+            out[(family, source)] = get_prior(cfg, progress=progress)
+    return out
+
+
+def toy_backgrounds(profile, seed: int = 0, sigma: float = 0.0, families=FAMILIES, progress: bool = True) -> dict:
+    """The background model of every toy prior of ``families`` (issue 24's likelihood ratio), from the run
+    store, trained where it lacks them: ``{(family, source): (model, history)}`` as :func:`toy_priors`,
+    ``sigma > 0`` the background fine-tuned at ``sigma`` the way its prior is."""
+    out = {}
+    for family in families:
+        for source in SOURCES:
+            cfg = background_config(profile, family, source, seed=seed)
+            if sigma:
+                cfg = finetune_config(cfg, sigma, profile)
             out[(family, source)] = get_prior(cfg, progress=progress)
     return out
 
