@@ -63,8 +63,9 @@ def test_sub_multiple_reading_accepts_a_comb_at_half_or_a_third_one_to_one():
     np.testing.assert_array_equal(got, [True, True, False, False])
     np.testing.assert_array_equal(failures.has_fundamentals([half, third], truth, BIN), [False, False])
     # one candidate may not stand for two true fundamentals: 200 would cover 200 (m 1) and 400 (m 2)
-    assert not failures.has_fundamentals([200.0, 1000.0, 620.0, 900.0], [200.0, 400.0, 620.0, 900.0], BIN,
-                                         multiples=failures.SUB_MULTIPLES)[0]
+    assert not failures.has_fundamentals(
+        [200.0, 1000.0, 620.0, 900.0], [200.0, 400.0, 620.0, 900.0], BIN, multiples=failures.SUB_MULTIPLES
+    )[0]
     assert failures.f0_error_bins(half, truth, BIN, failures.SUB_MULTIPLES)[0] == pytest.approx(0.3)
     # the same failure is "candidates" under the rule and "choice" under the sub-multiple reading
     wrong = [100.0, 200.0, 300.0, 800.0]

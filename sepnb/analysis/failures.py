@@ -27,8 +27,14 @@ from itertools import permutations
 import numpy as np
 
 __all__ = [
-    "GROUPS", "REASONS", "FAIL_BELOW_DB", "SUB_MULTIPLES",
-    "mix_groups", "f0_error_bins", "has_fundamentals", "failure_reason",
+    "GROUPS",
+    "REASONS",
+    "FAIL_BELOW_DB",
+    "SUB_MULTIPLES",
+    "mix_groups",
+    "f0_error_bins",
+    "has_fundamentals",
+    "failure_reason",
 ]
 
 GROUPS = ("close", "integer ratio", "rest")
@@ -84,8 +90,9 @@ def has_fundamentals(candidates, truth, bin_hz: float, tol_bins: float = 0.5, mu
     return f0_error_bins(candidates, truth, bin_hz, multiples) <= tol_bins
 
 
-def failure_reason(fixed_db: float, perm_db: float, candidates, chosen, truth, bin_hz: float,
-                   multiples=(1,)) -> str | None:
+def failure_reason(
+    fixed_db: float, perm_db: float, candidates, chosen, truth, bin_hz: float, multiples=(1,)
+) -> str | None:
     """``None`` when the mix does not fail, else its reason (see the module; ``multiples`` as in
     :func:`f0_error_bins`, ``(1,)`` the rule's reading)."""
     if fixed_db >= FAIL_BELOW_DB:

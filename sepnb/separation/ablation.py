@@ -237,8 +237,9 @@ def run(
             fixed = np.asarray(entry["rows"][name]["fixed"]).mean(axis=1)
             perm = np.asarray(entry["rows"][name]["perm"]).mean(axis=1)
             taxonomy[when] = [
-                failures.failure_reason(fixed[i], perm[i], cands[i], chosen_f0[name][i], ts.freq[i], bin_hz,
-                                        multiples=multiples)
+                failures.failure_reason(
+                    fixed[i], perm[i], cands[i], chosen_f0[name][i], ts.freq[i], bin_hz, multiples=multiples
+                )
                 for i in range(N)
             ]
         entry[key] = taxonomy
