@@ -138,12 +138,8 @@ def all_scores(prior, x, entropy: float, background=None, sample_rate: int = 16_
     with many priors may pass them in through :func:`complexity_from`.
     """
     x = _windows(x)
-    ll = loglik(prior, x)
-    out = {"loglik": ll, "typicality": -np.abs(-ll - float(entropy))}
-    if background is not None:
-        out["llr"] = ll - loglik(background, x)
-    out["complexity"] = complexity_from(ll, flac_bits(x, sample_rate), x.shape[1])
-    return out
+    bg = None if background is None else loglik(background, x)
+    return _scores(loglik(prior, x), flac_bits(x, sample_rate), x.shape[1], float(entropy), bg)
 
 
 def complexity_from(ll: np.ndarray, bits: np.ndarray, length: int) -> np.ndarray:
@@ -190,19 +186,19 @@ def cross_scores(ll, bits, length: int, entropies, background=None) -> dict:
     from sepnb.analysis.ood import CrossLikelihood
 
     v = np.asarray(ll.values, dtype=float)
-    out = {"loglik": ll}
-    h = np.array([float(entropies[p]) for p in ll.priors])[:, None, None]
+    h = np.array([float(entropies[p]) for p in ll.priors])
     if not np.isfinite(h).all():
         raise ValueError(f"entropies must be finite, got {entropies}")
-    out["typicality"] = CrossLikelihood(-np.abs(-v - h), ll.priors, ll.data)
+    bg = None
     if background is not None:
         if list(background.priors) != list(ll.priors) or list(background.data) != list(ll.data):
             raise ValueError("the background's rows and columns must be the priors' (same names, same order)")
-        out["llr"] = CrossLikelihood(v - np.asarray(background.values, dtype=float), ll.priors, ll.data)
+        bg = background.values
     b = np.stack([np.asarray(bits[d], dtype=float) for d in ll.data])  # [data, n]
     if b.shape != v.shape[1:]:
         raise ValueError(f"bits must be [n] per data set matching the windows {v.shape[1:]}, got {b.shape}")
-    out["complexity"] = CrossLikelihood(complexity_from(v, b[None], length), ll.priors, ll.data)
+    out = {k: CrossLikelihood(a, ll.priors, ll.data) for k, a in _scores(v, b[None], length, h, bg).items()}
+    out["loglik"] = ll
     return out
 
 
@@ -276,26 +272,22 @@ class LikelihoodRatio:
         return _score(self.prior, x, sigma) - _score(self.background, x, sigma)
 
     def modules(self):
-        out = []
-        for p in (self.prior, self.background):
-            if isinstance(p, torch.nn.Module):
-                out.append(p)
-            elif hasattr(p, "modules") and callable(p.modules):
-                out.extend(p.modules())
-        return out
+        from sepnb.separation.langevin import _modules
+
+        return _modules([self.prior, self.background])
 
 
-def _own_scores(ll, bg, bits, length: int, entropies) -> dict:
-    """Every score of :data:`SCORES` from the priors' ``log p / T`` ``ll [n_priors, n]``, the backgrounds'
-    ``bg`` (same shape), the windows' FLAC ``bits`` (``[n]``, or ``[n_priors, n]`` where each prior
-    scores windows of its own) and the priors' entropies ``[n_priors]``."""
-    h = np.asarray(entropies, dtype=float)[:, None]
-    return {
-        "loglik": ll,
-        "typicality": -np.abs(-ll - h),
-        "llr": ll - bg,
-        "complexity": complexity_from(ll, np.atleast_2d(bits), length),
-    }
+def _scores(ll, bits, length: int, entropies, bg=None) -> dict:
+    """Every score of :data:`SCORES` (``llr`` only with ``bg``) from the priors' ``log p / T`` ``ll``
+    (priors along its first axis), the backgrounds' ``bg`` (same shape), the windows' FLAC ``bits``
+    (broadcastable to ``ll``) and the priors' entropies (one per prior, or one number)."""
+    ll = np.asarray(ll, dtype=float)
+    h = np.asarray(entropies, dtype=float).reshape(-1, *[1] * (ll.ndim - 1))
+    out = {"loglik": ll, "typicality": -np.abs(-ll - h)}
+    if bg is not None:
+        out["llr"] = ll - np.asarray(bg, dtype=float)
+    out["complexity"] = complexity_from(ll, bits, length)
+    return out
 
 
 def probe_windows(profile, seed: int = 0) -> dict:
@@ -397,12 +389,12 @@ def study(profile, family: str, r04: dict | None = None, seed: int = 0, outside=
         entropies = {s: float(-ll_ref[j].mean()) for j, s in enumerate(srcs)}
         h = list(entropies.values())
         ref_bits = bits(("ref", sigma), ref)
-        ref_scores = _own_scores(ll_ref, bg_ref, np.stack([ref_bits[s] for s in srcs]), T, h)
+        ref_scores = _scores(ll_ref, np.stack([ref_bits[s] for s in srcs]), T, h, bg_ref)
         thresholds = {k: operating_points(v) for k, v in ref_scores.items()}
 
         def scores_of(x):  # [n, T] windows under every prior of the level: {score: [4, n]}
             ll = np.stack([loglik(priors[s], x) for s in srcs])
-            return _own_scores(ll, np.stack([loglik(backs[s], x) for s in srcs]), flac_bits(x), T, h)
+            return _scores(ll, flac_bits(x), T, h, np.stack([loglik(backs[s], x) for s in srcs]))
 
         def scored(windows, key, ll=None):
             ll = cross(priors, windows) if ll is None else ll
