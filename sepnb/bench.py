@@ -104,11 +104,12 @@ def _cases() -> dict:
 CASES = _cases()
 
 #: The constrained sampler's step (chapter 07): the profile's test batch (`sep_items` mixes of
-#: `sep_length` samples) scored by four denoisers of the profile's size, one after another or vmap-ed.
+#: `sep_length` samples) scored by four denoisers of the profile's size: side by side on the cores (the
+#: default, each on one thread), one after another (``-loop``, every operation on all threads) or vmap-ed.
 SAMPLER_CASES = {
-    f"sampler-{name}{'-vmap' if vmap else ''}": {"profile": name, "vmap": vmap}
+    f"sampler-{name}{suffix}": {"profile": name, "vmap": suffix == "-vmap", "workers": 1 if suffix else None}
     for name in ("smoke", "book")
-    for vmap in (False, True)
+    for suffix in ("", "-loop", "-vmap")
 }
 
 #: Issue 23's model-judged search, whole (the candidates, the brief refinement, the finalists' full
@@ -343,7 +344,9 @@ def measure_sampler(case: dict, steps: int = 5, warmup: int = 2) -> dict:
     p = profiles.get(case["profile"])
     dev = devices.device()
     torch.manual_seed(0)
-    stack = StackedDenoisers([Denoiser(**p.denoiser).to(dev).eval() for _ in range(4)], vmap=case["vmap"])
+    stack = StackedDenoisers(
+        [Denoiser(**p.denoiser).to(dev).eval() for _ in range(4)], vmap=case["vmap"], workers=case.get("workers")
+    )
     mix = 0.5 * torch.sin(torch.linspace(0, 300, p.sep_length)).repeat(p.sep_items, 1).to(dev)
     times = []
     for i in range(warmup + steps):
@@ -360,7 +363,7 @@ def measure_sampler(case: dict, steps: int = 5, warmup: int = 2) -> dict:
             "mixes": p.sep_items,
             "length": p.sep_length,
             "denoiser": dict(p.denoiser),
-            "batched": "vmap" if case["vmap"] else "loop",
+            "batched": "vmap" if case["vmap"] else ("loop" if case.get("workers") == 1 else "side"),
         },
         "step_s": step,
         "mix_steps_per_s": p.sep_items / step,

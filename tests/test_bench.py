@@ -192,12 +192,16 @@ def test_help_is_readable(capsys):
 def test_sampler_step_is_measured_and_reported_per_mix():
     row = bench.measure_sampler(bench.SAMPLER_CASES["sampler-smoke"], steps=1, warmup=0)
     p = profiles.get("smoke")
-    assert row["config"]["mixes"] == p.sep_items and row["config"]["batched"] == "loop"
+    assert row["config"]["mixes"] == p.sep_items and row["config"]["batched"] == "side"
     assert math.isfinite(row["step_s"]) and row["step_s"] > 0
     assert math.isclose(
         row["seconds_per_mix_refinement"], row["step_s"] * p.refine_levels * p.refine_steps / p.sep_items
     )
     assert bench.SAMPLER_CASES["sampler-book-vmap"]["vmap"] and not set(bench.SAMPLER_CASES) & set(bench.CASES)
+    assert (
+        bench.SAMPLER_CASES["sampler-book-loop"]["workers"] == 1
+        and bench.SAMPLER_CASES["sampler-book"]["workers"] is None
+    )
 
 
 def test_jobs_benchmark_trains_the_same_runs_per_setting_in_scratch_stores(tmp_path, monkeypatch, capsys):

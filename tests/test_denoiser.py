@@ -51,6 +51,28 @@ def test_score_is_tweedie_residual_and_preconditioning_limits():
     assert m.receptive_field() == 1 + 2 * (2**6 - 1)
 
 
+@pytest.mark.parametrize("kernel,layers", [(3, 6), (5, 4)])
+def test_inference_path_is_the_same_function_as_the_layers(kernel, layers):
+    """Without autograd the network runs a faster path (sigmoid gate, the dilation-1 convolution
+    as one product, one linear map for the conditioning); with it, the layers' plain forward.
+    They must agree to float rounding, for per-window levels too, with trained-looking weights."""
+    torch.manual_seed(1)
+    m = Denoiser(channels=8, layers=layers, kernel=kernel, emb=8).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.3 * torch.randn_like(p))  # away from the init, so every term of the gate matters
+    x = torch.randn(3, 200)
+    sigma = torch.tensor([0.01, 0.3, 2.0])
+    with torch.enable_grad():
+        ref = m(x, sigma)
+    assert ref.requires_grad  # the reference went through the layers' forward
+    with torch.no_grad():
+        fast = m(x, sigma)
+    assert not fast.requires_grad
+    assert torch.allclose(fast, ref.detach(), rtol=1e-5, atol=1e-5), (fast - ref).abs().max()
+    assert (ref.detach() - x).abs().max() > 1e-2  # not a trivial identity
+
+
 def test_bad_input_is_a_clear_error():
     m = Denoiser(**TINY)
     with pytest.raises(ValueError, match="sigma must be a positive"):
@@ -100,15 +122,27 @@ def test_log_prob_bound_is_deterministic_and_ranks_in_class_above_noise(small):
     assert (model.log_prob(noise, levels=8) < a).all()
 
 
-@pytest.mark.parametrize("vmap", [False, True])
-def test_stacked_scores_match_each_model(vmap):
+@pytest.mark.parametrize("vmap,workers", [(False, 1), (False, 2), (False, 3), (True, None)])
+def test_stacked_scores_match_each_model(vmap, workers):
     torch.manual_seed(0)
     models = [Denoiser(**TINY).eval() for _ in range(3)]
-    st = StackedDenoisers(models, vmap=vmap)
+    st = StackedDenoisers(models, vmap=vmap, workers=workers)
     x = torch.randn(2, 3, 64)
+    threads = torch.get_num_threads()
     got = st.score_all(x, 0.3)
+    assert torch.get_num_threads() == threads  # side by side, the thread count comes back
+    assert not got.requires_grad
     want = torch.stack([m.score(x[:, k], 0.3) for k, m in enumerate(models)], dim=1)
     assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+    if workers is not None:  # one model on one thread computes the same numbers in any worker
+        torch.set_num_threads(1)
+        try:
+            alone = torch.stack([m.score(x[:, k], 0.3) for k, m in enumerate(models)], dim=1)
+        finally:
+            torch.set_num_threads(threads)
+        assert torch.allclose(got, alone, atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="workers"):
+        StackedDenoisers(models, workers=0)
     with pytest.raises(ValueError, match="shape"):
         st.score_all(torch.zeros(2, 4, 64), 0.3)
     with pytest.raises(ValueError, match="one architecture"):

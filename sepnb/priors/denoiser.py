@@ -45,6 +45,7 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 __all__ = ["Denoiser", "StackedDenoisers"]
 
@@ -114,12 +115,62 @@ class Denoiser(nn.Module):
     def _net(self, x_in: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
         f = c_noise * self.freqs  # [B, emb/2]
         e = self.emb(torch.cat([f.sin(), f.cos()], dim=1))
+        if not torch.is_grad_enabled():
+            return self._net_inference(x_in, e)
         h = self.inp(x_in[:, None])
         skip = 0
         for layer in self.layers:
             h, s = layer(h, e)
             skip = skip + s
         return self.out(skip / math.sqrt(len(self.layers)))[:, 0]
+
+    def _net_inference(self, x_in: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """``F`` without autograd: the same function as the layers' ``forward``, computed faster on
+        the CPU (tested equal to float rounding; the samplers and the search spend their time here).
+
+        * The gate ``tanh(a) sigmoid(b)`` is ``2 (sigmoid(2a) - 1/2) sigmoid(b)``: one sigmoid over
+          both halves (torch's CPU ``tanh`` costs about five sigmoids), the 2 in ``2a`` folded into
+          the convolution's weights and the outer 2 into the 1x1 convolutions that read the gate.
+        * The dilation-1 convolution is one matrix product of the stacked shifted inputs (oneDNN's
+          kernel for it is two to three times slower than for the other dilations at these sizes).
+        * Every layer's conditioning comes from one linear map; where all windows share one level
+          it is the convolution's bias. The residual's ``sqrt(1/2)`` is folded into its weights.
+        """
+        layers = self.layers
+        C = layers[0].res.weight.shape[0]
+        B = x_in.shape[0]
+        scale = torch.ones(2 * C, dtype=x_in.dtype, device=x_in.device)
+        scale[:C] = 2.0  # sigmoid(2a)
+        bias = F.linear(
+            e,
+            torch.cat([layer.cond.weight * scale[:, None] for layer in layers]),
+            torch.cat([(layer.cond.bias + layer.conv.bias) * scale for layer in layers]),
+        ).view(B, len(layers), 2 * C)
+        shared = B == 1 or bool((bias == bias[:1]).all())  # one level for every window: a plain conv bias
+        h = self.inp(x_in[:, None])
+        T = h.shape[-1]
+        r = math.sqrt(0.5)
+        skip = None
+        for i, layer in enumerate(layers):
+            conv = layer.conv
+            k, d = conv.kernel_size[0], conv.dilation[0]
+            w = conv.weight * scale[:, None, None]
+            if d == 1:
+                hp = F.pad(h, (k // 2, k // 2))
+                cols = torch.cat([hp[:, :, j : j + T] for j in range(k)], dim=1)  # [B, k C, T]
+                z = torch.matmul(w.permute(0, 2, 1).reshape(2 * C, k * C), cols)
+                z += bias[:1, i, :, None] if shared else bias[:, i, :, None]
+            elif shared:
+                z = F.conv1d(h, w, bias[0, i], padding=conv.padding, dilation=conv.dilation)
+            else:
+                z = F.conv1d(h, w, None, padding=conv.padding, dilation=conv.dilation)
+                z += bias[:, i, :, None]
+            z = torch.sigmoid_(z)
+            g = (z[:, :C] - 0.5).mul_(z[:, C:])  # (sigmoid(2a) - 1/2) sigmoid(b), half the gate
+            h = F.conv1d(g, layer.res.weight * (2 * r), layer.res.bias * r).add_(h, alpha=r)
+            s = F.conv1d(g, layer.skip.weight * 2, layer.skip.bias)
+            skip = s if skip is None else skip.add_(s)
+        return self.out(skip / math.sqrt(len(layers)))[:, 0]
 
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
         """The denoised ``x``: an estimate of the clean window, ``[B, T]``."""
@@ -193,13 +244,17 @@ class Denoiser(nn.Module):
 class StackedDenoisers:
     """The denoisers of all sources (same architecture) behind one call: ``score_all(x [B, K, T], sigma)``.
 
-    ``vmap=False``: the models one after another. ``vmap=True``: the
-    parameters stacked along a new source axis (frozen copies: later changes
-    to the models do not reach the stack) and the model ``vmap``-ed over it.
-    Both give the same scores (tested).
+    ``vmap=False``: the models one after another, or, on the CPU with ``workers > 1`` (default:
+    torch's thread count), side by side: the ``K`` models shared out among ``workers`` Python
+    threads, each running its models single-threaded (torch's thread count is 1 while they run
+    and is restored after). At the sampler's small batches torch spreads each operation over the
+    cores poorly, and running whole models side by side is faster (``python -m sepnb.bench``);
+    every model computes exactly what it computes alone on one thread. ``vmap=True``: the
+    parameters stacked along a new source axis (frozen copies: later changes to the models do not
+    reach the stack) and the model ``vmap``-ed over it. All give the same scores (tested).
     """
 
-    def __init__(self, models, vmap: bool = False):
+    def __init__(self, models, vmap: bool = False, workers: int | None = None):
         from torch.func import stack_module_state
 
         models = list(models)
@@ -208,7 +263,9 @@ class StackedDenoisers:
         shapes = {tuple((k, tuple(v.shape)) for k, v in m.state_dict().items()) for m in models}
         if len(shapes) > 1:
             raise ValueError("StackedDenoisers needs models of one architecture (same sizes)")
-        self.models, self.vmap = models, bool(vmap)
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers must be a positive integer or None (torch's thread count), got {workers!r}")
+        self.models, self.vmap, self.workers = models, bool(vmap), workers
         if not self.vmap:
             return
         self.params, self.buffers = stack_module_state([copy.deepcopy(m).eval().requires_grad_(False) for m in models])
@@ -226,7 +283,26 @@ class StackedDenoisers:
         def one(params, buffers, xk):
             return functional_call(self.base, (params, buffers), (xk, sigma))
 
-        return vmap(one, in_dims=(0, 0, 1), out_dims=1)(self.params, self.buffers, x)
+        # the layers' plain forward (the inference path's data-dependent branch cannot be vmap-ed);
+        # nothing here requires grad, so no graph is recorded
+        with torch.enable_grad():
+            return vmap(one, in_dims=(0, 0, 1), out_dims=1)(self.params, self.buffers, x)
+
+    def _side_by_side(self, x: torch.Tensor, sigma: float, workers: int) -> torch.Tensor:
+        K = len(self.models)
+        shares = [list(range(w, K, workers)) for w in range(workers)]
+
+        def run(ks):
+            with torch.no_grad():  # grad mode is per thread
+                return [(k, self.models[k].score(x[:, k], sigma)) for k in ks]
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            done = dict(kv for part in _pool(workers).map(run, shares) for kv in part)
+        finally:
+            torch.set_num_threads(threads)
+        return torch.stack([done[k] for k in range(K)], dim=1)
 
     @torch.no_grad()
     def score_all(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -235,4 +311,19 @@ class StackedDenoisers:
             raise ValueError(f"x must have shape [batch, {len(self.models)}, time], got {tuple(x.shape)}")
         if self.vmap:
             return (self._denoise_all(x, float(sigma)) - x) / float(sigma) ** 2
+        workers = min(self.workers or torch.get_num_threads(), len(self.models))
+        if workers > 1 and x.device.type == "cpu":
+            return self._side_by_side(x, float(sigma), workers)
         return torch.stack([m.score(x[:, k], float(sigma)) for k, m in enumerate(self.models)], dim=1)
+
+
+_POOLS: dict = {}
+
+
+def _pool(workers: int):
+    """One thread pool per size, made on first use and kept (its threads idle between calls)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="sepnb-denoiser")
+    return _POOLS[workers]
