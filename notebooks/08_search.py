@@ -191,7 +191,11 @@ if own_record:
 # time budget though scoring higher than the value kept:
 # {glue:text}`over_budget`. A value's seconds are its mean over the
 # validation mixes, one at a time on this 2-core virtual machine; what the
-# record's notes say of how they were timed is printed below it.
+# record's notes say of how they were timed is printed below it. The record
+# was timed before the denoisers' inference was made faster (the rules'
+# block "the time budget, a third run"): a value kept out by the budget then
+# might fit under it now. The tuning is not run again; its choices stand as
+# recorded, and this is one of the things a longer session could redo.
 #
 # ## The test mixes and their groups
 #
@@ -240,7 +244,15 @@ separator = loaded[0].to(DEVICE) if loaded is not None else None
 if separator is None:
     print("the run store has no Conv-TasNet for this profile: run notebooks/06_separation first for that reference")
 cfg = separation.SearchConfig(**P.search)
+# this chapter's previous run at this profile, if its results are here: its time is named beside this one's
+own_results = paths.results_dir() / "08_search.json"
+previous = json.loads(own_results.read_text()).get(f"{P.name}/seed={seed}") if own_results.exists() else None
 entry, estimates = ablation.run(P, denoisers, cfg, seed=seed, separator=separator, ts=ts)
+if previous is not None:
+    entry["previous_run"] = {
+        "seconds_per_mix": previous["seconds_per_mix"][ablation.FULL_METHOD],
+        "mean_fixed_si_sdr": float(np.mean(previous["rows"][ablation.FULL_METHOD]["fixed"])),
+    }
 entry["validation"] = tuning.validation_entry(P, denoisers, cfg, record_path if own_record else None, seed=seed)
 glue("has_tasnet", "" if separator is not None else
      " (the Conv-TasNet was not in the run store: not compared)", display=False)
@@ -303,6 +315,7 @@ pd.DataFrame(table).T.rename_axis("method (dB; mean over mixes [95% interval])")
 # The rows of `book/scorecard.yaml`, judged from the numbers above alone
 # (`sepnb.analysis.scorecard.search_rows`). The method's time per mix is
 # {glue:text}`sec_search:.1f` s (the budget: {glue:text}`budget_s:.0f` s).
+# {glue:text}`previous_run`
 
 # %% tags=["nbval-ignore-output"]
 card = scorecard.search_rows(entry, budget_s=tuning.BUDGET_S)
@@ -320,6 +333,13 @@ full = card["added_toy_separation_strong"]["denoiser"]
 glue("verdict_strong", full["verdict"], display=False)
 glue("si_search", f"{stats.Interval(**full['interval']):.1f}", display=False)
 glue("sec_search", entry["seconds_per_mix"][ablation.FULL_METHOD], display=False)
+prev = entry.get("previous_run")
+glue("previous_run", "" if prev is None else (
+    f"The run of this chapter before this one took {prev['seconds_per_mix']:.1f} s per mix (mean fixed-order "
+    f"SI-SDR {prev['mean_fixed_si_sdr']:.1f} dB). The rules file's block \"the time budget, a third run\" "
+    "says what changed since the book's second run, which was over the budget: the denoisers' inference was "
+    "made faster without changing what they compute or any knob, and the test mixes were run again; the "
+    "time judged is this run's."), display=False)
 pref = card["added_criterion_prefers_truth"]["denoiser"]
 glue("verdict_prefers", pref["verdict"], display=False)
 glue("n_val_failing", pref["failing_mixes"], display=False)
@@ -520,6 +540,8 @@ order_rows = {
         "THE FAILURE TAXONOMY", "08_search", '"rows"'),
     "the taxonomy's sub-multiple reading, then the test results": provenance.amendment_provenance(
         "THE SUB-MULTIPLE READING", "08_search", '"rows"'),
+    "the third run's terms, then the third run": provenance.amendment_provenance(
+        "THE TIME BUDGET, A THIRD RUN", "08_search", '"previous_run"'),
     **{f"row {rid}": provenance.row_provenance(rid) for rid in card},
 }
 pd.DataFrame(order_rows).T.fillna("").rename_axis("rule, then result")
@@ -530,9 +552,12 @@ pd.DataFrame(order_rows).T.fillna("").rename_axis("rule, then result")
 # first"). Three parts of the rules came during the work and say so in the
 # rules file: the `n_sets` lever was added with its grid before any
 # validation number of it, the failure taxonomy while the validation record
-# ran, unread, before any test number of the search, and the taxonomy's
+# ran, unread, before any test number of the search, the taxonomy's
 # sub-multiple reading after the test numbers were read (it changes no
-# verdict and no count under the rule; the table above shows it apart).
+# verdict and no count under the rule; the table above shows it apart), and
+# the terms of a third run after the second was over the time budget (no
+# knob changed; the inference was made faster, and the run is the one
+# judged).
 #
 # ## Summary
 #
