@@ -434,6 +434,7 @@ def test_provenance_is_read_from_git(tmp_path, monkeypatch):
     commit("book/scorecard.yaml", "rows:\n- id: flow_toy_discriminates\n", "its rule, after it")
     commit("book/scorecard.yaml", "rows:\n- id: flow_toy_discriminates\n- id: added_posterior_prefers_truth\n", "rule")
     commit("book/results/06_separation.json", '{"runs": {"posterior_check": 1}}', "its result, after it")
+    root = prov.ROOT
     monkeypatch.setattr(prov, "ROOT", tmp_path)
     for f in (prov.has_history, prov.first_commit, prov._before, prov._time):
         f.cache_clear()
@@ -451,13 +452,32 @@ def test_provenance_is_read_from_git(tmp_path, monkeypatch):
         prov.first_commit.cache_clear()
         assert prov.row_provenance("added_training_budget")["order"] == "rule first"
         assert prov.row_provenance("added_authors_data_fig3")["order"] == "rule and result in one commit"
+        # a result that first appears in a merge commit (the chapter run while merging) is found
+        git("checkout", "-q", "-b", "side")
+        commit("notes.txt", "side work", "side")
+        git("checkout", "-q", "-")
+        commit("book/scorecard.yaml", "rows:\n- id: added_toy_separation_strong\n", "rule on the main line")
+        git("merge", "-q", "--no-commit", "--no-ff", "side")
+        (tmp_path / "book/results/08_search.json").write_text('{"runs": {"rows": 1}}')
+        git("add", ".")
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "merge, with the run")
+        prov.first_commit.cache_clear()
+        assert prov.first_commit('"rows"', ("book/results/08_search.json",)) is not None
+        assert prov.row_provenance("added_toy_separation_strong")["order"] == "rule first"
+        assert prov.amendment_provenance("added_toy_separation_strong", "08_search", '"rows"')["order"] == "rule first"
     finally:
+        monkeypatch.setattr(prov, "ROOT", root)  # the book's own repository from here on
         for f in (prov.has_history, prov.first_commit, prov._before, prov._time):
             f.cache_clear()
     if not prov.has_history():
         pytest.skip("this checkout has no full git history; the book's provenance cannot be read")
     assert scorecard.provenance("flow_toy_discriminates")["order"] == "rule after the result"  # 7763490 < 7f95f09
     assert scorecard.provenance("added_posterior_prefers_truth")["order"] == "rule first"  # c2a4ec1 < 8685b36
+    # chapter 08's first results came in a merge (35f73c1); the taxonomy's sub-multiple reading after them
+    assert (
+        prov.amendment_provenance("THE SUB-MULTIPLE READING", "08_search", '"rows"')["order"] == "rule after the result"
+    )
+    assert prov.amendment_provenance("THE FAILURE TAXONOMY", "08_search", '"rows"')["order"] == "rule first"
 
 
 def test_planned_rows_are_pre_registered_not_judged():

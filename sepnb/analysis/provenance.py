@@ -145,8 +145,9 @@ def _earliest(commits):
 @functools.lru_cache(maxsize=None)
 def first_commit(needle: str, paths: tuple[str, ...]) -> str | None:
     """The first commit (full hash), on any branch merged into HEAD, that added ``needle`` to any
-    of ``paths``, or None if none did."""
-    return _earliest(_git("log", "--format=%H", "-S", needle, "--", *paths).split())
+    of ``paths``, or None if none did. Merge commits count (``-m``: a result can first appear in
+    the merge that brought a chapter's run in; without it git's pickaxe skips merges)."""
+    return _earliest(dict.fromkeys(_git("log", "-m", "--format=%H", "-S", needle, "--", *paths).split()))
 
 
 def _results_paths(stem: str) -> tuple[str, ...]:
