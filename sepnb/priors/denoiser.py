@@ -31,11 +31,15 @@ nats. It is exact only as far as the bound is tight; it ranks priors on the
 same input consistently, which is how chapter 07 uses it.
 
 :class:`StackedDenoisers` gives the sampler one call for all sources,
-``score_all(x [B, K, T], sigma)``: by default one model after another, or,
-with ``vmap=True``, the parameters stacked (``torch.func.stack_module_state``)
-and the model ``vmap``-ed over the sources. On the 2-core CPU the stacked call
-is the slower (``vmap`` turns the convolutions into grouped ones), so the
-loop is the default; ``python -m sepnb.bench`` measures both.
+``score_all(x [B, K, T], sigma)``: by default the models side by side on the
+CPU's cores (each on one thread; one after another on a GPU, or with
+``workers=1``), or, with ``vmap=True``, the parameters stacked
+(``torch.func.stack_module_state``) and the model ``vmap``-ed over the
+sources. On the 2-core CPU the stacked call is the slowest (``vmap`` turns the
+convolutions into grouped ones) and side by side the fastest at the samplers'
+small batches; ``python -m sepnb.bench`` measures all three. Without autograd
+the network runs :meth:`Denoiser._net_inference`, the same function computed
+faster.
 """
 
 from __future__ import annotations
