@@ -105,7 +105,7 @@ CASES = _cases()
 
 #: The constrained sampler's step (chapter 07): the profile's test batch (`sep_items` mixes of
 #: `sep_length` samples) scored by four denoisers of the profile's size: side by side on the cores (the
-#: default, each on one thread), one after another (``-loop``, every operation on all threads) or vmap-ed.
+#: default), one after another (``-loop``, every operation on all threads) or vmap-ed.
 SAMPLER_CASES = {
     f"sampler-{name}{suffix}": {"profile": name, "vmap": suffix == "-vmap", "workers": 1 if suffix else None}
     for name in ("smoke", "book")

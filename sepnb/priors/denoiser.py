@@ -32,8 +32,7 @@ same input consistently, which is how chapter 07 uses it.
 
 :class:`StackedDenoisers` gives the sampler one call for all sources,
 ``score_all(x [B, K, T], sigma)``: by default the models side by side on the
-CPU's cores (each on one thread; one after another on a GPU, or with
-``workers=1``), or, with ``vmap=True``, the parameters stacked
+CPU's cores (one after another on a GPU, or with ``workers=1``), or, with ``vmap=True``, the parameters stacked
 (``torch.func.stack_module_state``) and the model ``vmap``-ed over the
 sources. On the 2-core CPU the stacked call is the slowest (``vmap`` turns the
 convolutions into grouped ones) and side by side the fastest at the samplers'
@@ -250,10 +249,8 @@ class StackedDenoisers:
 
     ``vmap=False``: the models one after another, or, on the CPU with ``workers > 1`` (default:
     torch's thread count), side by side: the ``K`` models shared out among ``workers`` Python
-    threads, each running its models single-threaded (torch's thread count is 1 while they run
-    and is restored after). At the sampler's small batches torch spreads each operation over the
-    cores poorly, and running whole models side by side is faster (``python -m sepnb.bench``);
-    every model computes exactly what it computes alone on one thread. ``vmap=True``: the
+    threads. At the sampler's small batches torch spreads each operation over the cores poorly,
+    and running whole models side by side is faster (``python -m sepnb.bench``). ``vmap=True``: the
     parameters stacked along a new source axis (frozen copies: later changes to the models do not
     reach the stack) and the model ``vmap``-ed over it. All give the same scores (tested).
     """
@@ -300,12 +297,9 @@ class StackedDenoisers:
             with torch.no_grad():  # grad mode is per thread
                 return [(k, self.models[k].score(x[:, k], sigma)) for k in ks]
 
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            done = dict(kv for part in _pool(workers).map(run, shares) for kv in part)
-        finally:
-            torch.set_num_threads(threads)
+        # torch's thread count is left as it is: changing it once MKL has run breaks torch's LU
+        # solves afterwards (torch 2.11: wrong pivots in lu_solve; the tests check it stays sound)
+        done = dict(kv for part in _pool(workers).map(run, shares) for kv in part)
         return torch.stack([done[k] for k in range(K)], dim=1)
 
     @torch.no_grad()
